@@ -1,0 +1,22 @@
+/*
+ * Memory for tasks and heap arrays.
+ *
+ * Normal builds take it from a jemalloc arena dedicated to ripen (created
+ * once per process, so task handles may outlive their pool), with jemalloc's
+ * per-thread caches in front: a submit allocates from the submitting thread's
+ * cache, a worker frees into its own, and the arena keeps ripen's pages apart
+ * from the application's. Sanitizer builds use libc malloc, because the
+ * sanitizers must own (and see) every allocation; meson forces that.
+ *
+ * All functions: any thread. Sized frees: `size` must be the size allocated.
+ */
+#ifndef RIPEN_ALLOC_INTERNAL_H
+#define RIPEN_ALLOC_INTERNAL_H
+
+#include <stddef.h>
+
+void *ripen__malloc(size_t size);
+void *ripen__realloc(void *p, size_t old_size, size_t new_size);
+void ripen__free(void *p, size_t size);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * Allocation: see alloc-internal.h for the why. The arena index is created
+ * on first use under pthread_once; if jemalloc refuses to create one (it
+ * never has in practice) we fall back to its default arenas rather than fail.
+ */
+#include "alloc-internal.h"
+
+#include <stdlib.h>
+
+#ifdef RIPEN_HAVE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#include <pthread.h>
+
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+static int arena_flags; /* MALLOCX_ARENA(ind), or 0 when creation failed */
+
+static void arena_create(void)
+{
+	unsigned ind;
+	size_t sz = sizeof(ind);
+
+	if (mallctl("arenas.create", &ind, &sz, NULL, 0) == 0)
+		arena_flags = MALLOCX_ARENA(ind);
+}
+
+void *ripen__malloc(size_t size)
+{
+	pthread_once(&arena_once, arena_create);
+	return mallocx(size, arena_flags);
+}
+
+void *ripen__realloc(void *p, size_t old_size, size_t new_size)
+{
+	(void)old_size;
+	if (p == NULL)
+		return ripen__malloc(new_size);
+	return rallocx(p, new_size, arena_flags);
+}
+
+void ripen__free(void *p, size_t size)
+{
+	if (p != NULL)
+		sdallocx(p, size, 0);
+}
+
+#else /* libc malloc: sanitizer builds, or no jemalloc found */
+
+void *ripen__malloc(size_t size)
+{
+	return malloc(size);
+}
+
+void *ripen__realloc(void *p, size_t old_size, size_t new_size)
+{
+	(void)old_size;
+	return realloc(p, new_size);
+}
+
+void ripen__free(void *p, size_t size)
+{
+	(void)size;
+	free(p);
+}
+#endif

@@ -1,0 +1,95 @@
+/*
+ * Shared internals: invariant checks, cache-line layout, ThreadSanitizer
+ * annotations, the clock and the cheap per-thread random source.
+ *
+ * Naming: public symbols are ripen_*, internal non-static ones ripen__*.
+ * Everything here is callable from any thread.
+ */
+#ifndef RIPEN_COMMON_INTERNAL_H
+#define RIPEN_COMMON_INTERNAL_H
+
+#include <stdint.h>
+#include <stdnoreturn.h>
+#include <time.h>
+
+#define RIPEN_CACHELINE 64
+
+#define ripen__likely(x) __builtin_expect(!!(x), 1)
+#define ripen__unlikely(x) __builtin_expect(!!(x), 0)
+
+/* A broken internal invariant is not an error code: say where, and abort. */
+noreturn void ripen__die(const char *file, int line, const char *func,
+			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+#define RIPEN_DIE(...) ripen__die(__FILE__, __LINE__, __func__, __VA_ARGS__)
+#define RIPEN_CHECK(cond)                                                     \
+	do {                                                                  \
+		if (ripen__unlikely(!(cond)))                                 \
+			RIPEN_DIE("invariant violated: %s", #cond);           \
+	} while (0)
+#ifdef NDEBUG
+#define RIPEN_DCHECK(cond) ((void)0)
+#else
+#define RIPEN_DCHECK(cond) RIPEN_CHECK(cond)
+#endif
+
+/*
+ * ThreadSanitizer cannot see liburcu 0.13's inline-assembly atomics, so the
+ * hand-off of a task through a wfcqueue is invisible to it. We tell it: the
+ * submitter releases on the task right before the enqueue, the dequeuer
+ * acquires right after the dequeue (see RELIABILITY.md). Compiled away in
+ * every other build.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define RIPEN_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RIPEN_TSAN 1
+#endif
+#endif
+#ifdef RIPEN_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define RIPEN_TSAN_ACQUIRE(p) __tsan_acquire((void *)(p))
+#define RIPEN_TSAN_RELEASE(p) __tsan_release((void *)(p))
+#else
+#define RIPEN_TSAN_ACQUIRE(p) ((void)(p))
+#define RIPEN_TSAN_RELEASE(p) ((void)(p))
+#endif
+
+/* CLOCK_MONOTONIC in nanoseconds: the clock of submit times and timeouts. */
+static inline uint64_t ripen__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* xorshift64*: per-thread, not shared; seed must be non-zero. */
+static inline uint64_t ripen__rand(uint64_t *state)
+{
+	uint64_t x = *state;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*state = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* Uniform in [0, n) without a division. */
+static inline uint32_t ripen__rand_below(uint64_t *state, uint32_t n)
+{
+	return (uint32_t)(((ripen__rand(state) >> 32) * (uint64_t)n) >> 32);
+}
+
+static inline void ripen__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+#endif /* RIPEN_COMMON_INTERNAL_H */

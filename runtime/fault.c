@@ -1,0 +1,92 @@
+/*
+ * Fault injection: see fault-internal.h. Counters are relaxed atomics: a
+ * test arms a point while no pool is running, or accepts that "the n-th hit"
+ * is counted in whatever order concurrent threads reach the point.
+ */
+#include "common-internal.h"
+#include "fault-internal.h"
+
+#include <stdatomic.h>
+
+static const char *const names[RIPEN_FAULT_NPOINTS] = {
+	[RIPEN_FAULT_TASK_ALLOC] = "task_alloc",
+	[RIPEN_FAULT_HEAP_GROW] = "heap_grow",
+	[RIPEN_FAULT_POOL_ALLOC] = "pool_alloc",
+	[RIPEN_FAULT_THREAD_CREATE] = "thread_create",
+};
+
+static _Atomic uint64_t hits[RIPEN_FAULT_NPOINTS];
+static _Atomic uint64_t fired[RIPEN_FAULT_NPOINTS];
+static _Atomic uint64_t fail_at[RIPEN_FAULT_NPOINTS];
+static _Atomic uint32_t random_one_in;
+static _Atomic uint64_t random_state;
+
+const char *ripen__fault_name(enum ripen__fault_point p)
+{
+	return (unsigned)p < RIPEN_FAULT_NPOINTS ? names[p] : "?";
+}
+
+bool ripen__fault_enabled(void)
+{
+#ifdef RIPEN_FAULT_INJECTION
+	return true;
+#else
+	return false;
+#endif
+}
+
+#ifdef RIPEN_FAULT_INJECTION
+bool ripen__fault_hit(enum ripen__fault_point p)
+{
+	/* relaxed: counters only; no data is published through them */
+	uint64_t n = atomic_fetch_add_explicit(&hits[p], 1, memory_order_relaxed) + 1;
+	uint64_t at = atomic_load_explicit(&fail_at[p], memory_order_relaxed);
+	uint32_t k = atomic_load_explicit(&random_one_in, memory_order_relaxed);
+	bool fail = at != 0 && n == at;
+
+	if (!fail && k != 0) {
+		/* relaxed: a shared random stream; races only reuse a value */
+		uint64_t s = atomic_load_explicit(&random_state, memory_order_relaxed);
+		uint64_t r = ripen__rand(&s);
+
+		atomic_store_explicit(&random_state, s, memory_order_relaxed);
+		fail = (r >> 33) % k == 0;
+	}
+	if (fail)
+		atomic_fetch_add_explicit(&fired[p], 1, memory_order_relaxed);
+	return fail;
+}
+#endif
+
+void ripen__fault_arm(enum ripen__fault_point p, uint64_t nth)
+{
+	/* relaxed: tests arm points before starting the work they observe */
+	atomic_store_explicit(&hits[p], 0, memory_order_relaxed);
+	atomic_store_explicit(&fail_at[p], nth, memory_order_relaxed);
+}
+
+void ripen__fault_random(uint32_t one_in, uint64_t seed)
+{
+	atomic_store_explicit(&random_state, seed ? seed : 1, memory_order_relaxed);
+	atomic_store_explicit(&random_one_in, one_in, memory_order_relaxed);
+}
+
+uint64_t ripen__fault_hits(enum ripen__fault_point p)
+{
+	return atomic_load_explicit(&hits[p], memory_order_relaxed);
+}
+
+uint64_t ripen__fault_fired(enum ripen__fault_point p)
+{
+	return atomic_load_explicit(&fired[p], memory_order_relaxed);
+}
+
+void ripen__fault_reset(void)
+{
+	for (int p = 0; p < RIPEN_FAULT_NPOINTS; p++) {
+		atomic_store_explicit(&hits[p], 0, memory_order_relaxed);
+		atomic_store_explicit(&fired[p], 0, memory_order_relaxed);
+		atomic_store_explicit(&fail_at[p], 0, memory_order_relaxed);
+	}
+	atomic_store_explicit(&random_one_in, 0, memory_order_relaxed);
+}

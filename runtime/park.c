@@ -1,0 +1,130 @@
+/*
+ * Parking: idle workers sleep on a futex, and a submit wakes one.
+ *
+ * The protocol is a Dekker pair, the one StoreLoad ordering in ripen (it
+ * needs seq_cst on both sides; compare Go's nmspinning and Tokio's idle.rs):
+ *
+ *   submitter                              sleeping worker w
+ *   S1 inbox_in(target) += 1   [seq_cst]   P1 parked(w) = 1           [seq_cst]
+ *   S2 enqueue the task                    P2 nsleeping += 1          [seq_cst]
+ *   S3 r1 = parked(target)     [seq_cst]   P3 recheck: inbox hints of w and
+ *   S4 r2 = nsleeping          [seq_cst]      of every peer, steal buffers,
+ *      r1 ? wake(target)                      stop/pause flags        [seq_cst]
+ *      : r2 ? wake_one()                   P4 futex_wait(parked(w), 1)
+ *
+ * In the single total order of seq_cst operations, either S1 precedes P3
+ * (the sleeper sees the task and does not sleep) or P1/P2 precede S3/S4 (the
+ * submitter sees a sleeper and wakes one). A task is never left in an inbox
+ * with every worker asleep. A sleeper that sees a non-empty hint before the
+ * enqueue S2 has landed goes back to searching and finds it a moment later.
+ *
+ * Waking: a waker sets parked(w) from 1 to 0 with an exchange and only the
+ * thread that saw 1 calls futex_wake, so each sleep costs one wake syscall.
+ * The sleeper loops on parked == 1, so spurious futex returns are harmless.
+ *
+ * Worker-side producers (a task spawning children into its own heap, or an
+ * owner refilling its steal buffer on request) call ripen__wake_one when
+ * nsleeping > 0, so children get spread over sleeping workers too.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pool-internal.h"
+
+int ripen__futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns)
+{
+	struct timespec ts, *tp = NULL;
+	long rc;
+
+	if (timeout_ns >= 0) {
+		ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+		ts.tv_nsec = (long)(timeout_ns % 1000000000);
+		tp = &ts;
+	}
+	rc = syscall(SYS_futex, (uintptr_t)word, FUTEX_WAIT_PRIVATE, expected, tp, NULL, 0);
+	return rc == 0 ? 0 : -errno;
+}
+
+void ripen__futex_wake(_Atomic uint32_t *word, int n)
+{
+	syscall(SYS_futex, (uintptr_t)word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+void ripen__wake_worker(struct ripen__worker *w)
+{
+	/* seq_cst: part of the Dekker pair above (S3 side reads, this clears) */
+	if (atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst) == 1)
+		ripen__futex_wake(&w->parked, 1);
+}
+
+void ripen__wake_one(struct ripen_pool *pool, uint64_t *rng)
+{
+	unsigned n = pool->nworkers, start = ripen__rand_below(rng, n);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct ripen__worker *w = &pool->workers[(start + i) % n];
+
+		/* relaxed: a filter before the exchange, which decides */
+		if (atomic_load_explicit(&w->parked, memory_order_relaxed) == 1 &&
+		    atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst) == 1) {
+			ripen__futex_wake(&w->parked, 1);
+			return;
+		}
+	}
+}
+
+void ripen__wake_all(struct ripen_pool *pool)
+{
+	for (unsigned i = 0; i < pool->nworkers; i++)
+		ripen__wake_worker(&pool->workers[i]);
+}
+
+bool ripen__work_visible(struct ripen__worker *w)
+{
+	struct ripen_pool *pool = w->pool;
+
+	/* seq_cst: P3 of the protocol (pairs with the flag stores in pool.c) */
+	if (atomic_load_explicit(&pool->stop, memory_order_seq_cst))
+		return true;
+	if (atomic_load_explicit(&pool->paused, memory_order_seq_cst))
+		return false;
+	if (w->heap.n > 0 || ripen__sb_own_full(&w->sb, &w->sb_own))
+		return true;
+	for (unsigned i = 0; i < pool->nworkers; i++) {
+		struct ripen__worker *v = &pool->workers[i];
+
+		if (ripen__inbox_hint(v) > 0)
+			return true;
+		if (v != w && ripen__sb_full_hint(&v->sb))
+			return true;
+	}
+	return false;
+}
+
+void ripen__park(struct ripen__worker *w)
+{
+	struct ripen_pool *pool = w->pool;
+
+	/* seq_cst: P1, P2 of the protocol */
+	atomic_store_explicit(&w->parked, 1, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&pool->nsleeping, 1, memory_order_seq_cst);
+	if (!ripen__work_visible(w)) {
+		/* owner-only counter; relaxed, read by stats */
+		atomic_store_explicit(&w->n_parks,
+				      atomic_load_explicit(&w->n_parks, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+		/* acquire: pairs with the waker's exchange; what the waker
+		 * published before waking us is visible after */
+		while (atomic_load_explicit(&w->parked, memory_order_acquire) == 1)
+			ripen__futex_wait(&w->parked, 1, -1);
+	} else {
+		/* seq_cst: withdraw; a concurrent waker may also clear it */
+		atomic_store_explicit(&w->parked, 0, memory_order_seq_cst);
+	}
+	/* seq_cst: keeps nsleeping exact for submitters' S4 */
+	atomic_fetch_sub_explicit(&pool->nsleeping, 1, memory_order_seq_cst);
+}

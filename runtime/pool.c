@@ -1,0 +1,488 @@
+/*
+ * The pool: creation, submit, idle detection, shutdown, destroy, stats.
+ *
+ * Submit (external thread; wait-free apart from the allocation):
+ *   1. allocate and fill the task; refs = 1 (the queue entry) + 1 (handle);
+ *   2. pick the target worker round-robin (per-thread cursor: no shared line);
+ *   3. inbox_in(target) += 1                 [seq_cst]  (S1 of park.c)
+ *   4. closed?                               [seq_cst]  -> count a reject, free, -ESHUTDOWN
+ *   5. enqueue on the target's wfcqueue      (wait-free)
+ *   6. wake the target if parked, else one sleeper if any   (S3/S4 of park.c)
+ * A submit from inside one of the pool's tasks skips the inbox and pushes
+ * straight into the running worker's heap.
+ *
+ * Sequence: a task's `seq` is its submit time in ns from CLOCK_MONOTONIC,
+ * made strictly increasing per submitting thread. Tie-break by seq is FIFO
+ * for one producer and submit-time order across producers, without the
+ * global fetch-add counter that every producer would fight over.
+ *
+ * Idle detection. Every accepted task is counted once on the "in" side
+ * (inbox_in of an inbox, or local_in of the worker whose task submitted it)
+ * before it becomes visible, and once on the "out" side (done of the worker
+ * that finished or cancelled it, inbox_rejected for refused submits,
+ * ext_cancelled for cancels by other threads) after it is finished. All are
+ * monotonic. ripen__pool_is_idle reads every out-counter, then every
+ * in-counter: out_read <= out(t) <= in(t) <= in_read for an instant t
+ * between the two passes, so out_read == in_read proves the pool was idle
+ * at t. No counter is shared by all producers and workers.
+ *
+ * Shutdown protocol:
+ *   1. take admin_lock (rank RIPEN_LOCK_ADMIN); a second shutdown gets -EALREADY;
+ *   2. store mode = DRAIN or CANCEL          [release]  (workers read it at dispatch)
+ *   3. store closed = 1                      [seq_cst]  Dekker with submit steps 3-4:
+ *      a submitter either sees closed and rejects, or its inbox_in increment
+ *      is seen by step 5's idle check and its task is run or cancelled;
+ *   4. unpause, wake every worker;
+ *   5. wait until idle (every accepted task done or cancelled; tasks running
+ *      in DRAIN may still submit children, counted before their parent ends);
+ *   6. store stop = 1 [seq_cst], wake all; each worker drops the stale
+ *      entries it still holds (asserting none is QUEUED) and exits;
+ *   7. join.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc-internal.h"
+#include "fault-internal.h"
+#include "pool-internal.h"
+#include "task-internal.h"
+
+#ifdef RIPEN_TINY
+#define RIPEN_HEAP_INIT 2u
+#else
+#define RIPEN_HEAP_INIT 256u
+#endif
+
+static _Thread_local uint32_t tls_cursor;
+static _Thread_local uint64_t tls_last_seq;
+static _Thread_local uint64_t tls_rng;
+
+noreturn void ripen__die(const char *file, int line, const char *func, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "ripen: %s:%d: %s: ", file, line, func);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+	abort();
+}
+
+const char *ripen_strerror(int err)
+{
+	switch (err) {
+	case 0: return "success";
+	case -EINVAL: return "invalid argument";
+	case -ENOMEM: return "out of memory";
+	case -EAGAIN: return "resource temporarily unavailable (thread creation failed)";
+	case -ESHUTDOWN: return "pool is shut down";
+	case -ETIMEDOUT: return "timed out";
+	case -EBUSY: return "task is running";
+	case -EALREADY: return "already done, cancelled or shut down";
+	case -EDEADLK: return "would deadlock (called from one of the pool's own tasks)";
+	default: return "unknown error";
+	}
+}
+
+static uint64_t seed_rng(const void *salt)
+{
+	uint64_t x = ripen__now_ns() ^ (uint64_t)(uintptr_t)salt * 0x9E3779B97F4A7C15ULL;
+
+	return x ? x : 1;
+}
+
+/* ------------------------------------------------------------ idle check */
+
+bool ripen__pool_is_idle(struct ripen_pool *pool)
+{
+	uint64_t out = 0, in = 0;
+
+	/* seq_cst throughout: out-side first, then in-side (see the essay) */
+	out += atomic_load_explicit(&pool->ext_cancelled, memory_order_seq_cst);
+	for (unsigned i = 0; i < pool->nworkers; i++) {
+		struct ripen__worker *w = &pool->workers[i];
+
+		out += atomic_load_explicit(&w->done, memory_order_seq_cst);
+		out += atomic_load_explicit(&w->inbox_rejected, memory_order_seq_cst);
+	}
+	for (unsigned i = 0; i < pool->nworkers; i++) {
+		struct ripen__worker *w = &pool->workers[i];
+
+		in += atomic_load_explicit(&w->inbox_in, memory_order_seq_cst);
+		in += atomic_load_explicit(&w->local_in, memory_order_seq_cst);
+	}
+	RIPEN_CHECK(out <= in);
+	return out == in;
+}
+
+void ripen__pool_maybe_signal_idle(struct ripen_pool *pool)
+{
+	/* seq_cst: the finisher's load of the Dekker pair (its counter store
+	 * came first); pairs with the registration in wait_idle */
+	if (atomic_load_explicit(&pool->idle_waiters, memory_order_seq_cst) == 0)
+		return;
+	if (!ripen__pool_is_idle(pool))
+		return;
+	/* release: bump the generation waiters sleep on */
+	atomic_fetch_add_explicit(&pool->idle_seq, 1, memory_order_release);
+	ripen__futex_wake(&pool->idle_seq, INT_MAX);
+}
+
+static int wait_idle(struct ripen_pool *pool, int64_t timeout_ns)
+{
+	uint64_t deadline = timeout_ns > 0 ? ripen__now_ns() + (uint64_t)timeout_ns : 0;
+	int rc = 0;
+
+	/* seq_cst: registration, then the counter reads in is_idle (Dekker) */
+	atomic_fetch_add_explicit(&pool->idle_waiters, 1, memory_order_seq_cst);
+	for (;;) {
+		/* acquire: pairs with the release bump in maybe_signal_idle */
+		uint32_t seq = atomic_load_explicit(&pool->idle_seq, memory_order_acquire);
+		int64_t left = -1;
+
+		if (ripen__pool_is_idle(pool))
+			break;
+		if (timeout_ns == 0) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		if (timeout_ns > 0) {
+			uint64_t now = ripen__now_ns();
+
+			if (now >= deadline) {
+				rc = -ETIMEDOUT;
+				break;
+			}
+			left = (int64_t)(deadline - now);
+		}
+		ripen__futex_wait(&pool->idle_seq, seq, left);
+	}
+	/* relaxed: only the count matters; nothing is published by leaving */
+	atomic_fetch_sub_explicit(&pool->idle_waiters, 1, memory_order_relaxed);
+	return rc;
+}
+
+int ripen_pool_wait_idle(struct ripen_pool *pool, int64_t timeout_ns)
+{
+	if (pool == NULL)
+		return -EINVAL;
+	if (ripen__self != NULL && ripen__self->pool == pool)
+		return -EDEADLK;
+	return wait_idle(pool, timeout_ns);
+}
+
+/* ----------------------------------------------------------------- create */
+
+static bool opts_size_ok(size_t size, size_t min, size_t max)
+{
+	return size >= min && size <= max;
+}
+
+static void free_pool(struct ripen_pool *pool)
+{
+	for (unsigned i = 0; i < pool->nworkers; i++)
+		ripen__prioq_fini(&pool->workers[i].heap);
+	free(pool->workers);
+	pthread_mutex_destroy(&pool->admin_lock);
+	free(pool);
+}
+
+static void stop_and_join(struct ripen_pool *pool)
+{
+	/* seq_cst: the waker's side of the park protocol (stop before parked) */
+	atomic_store_explicit(&pool->stop, 1, memory_order_seq_cst);
+	ripen__wake_all(pool);
+	for (unsigned i = 0; i < pool->nworkers; i++) {
+		if (pool->workers[i].started)
+			pthread_join(pool->workers[i].thread, NULL);
+		pool->workers[i].started = false;
+	}
+}
+
+int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **out)
+{
+	struct ripen_pool_opts o = RIPEN_POOL_OPTS_INIT;
+	struct ripen_pool *pool;
+	sigset_t all, old;
+	unsigned n;
+	int rc = 0;
+
+	if (out == NULL)
+		return -EINVAL;
+	*out = NULL;
+	if (opts != NULL) {
+		if (!opts_size_ok(opts->size, offsetof(struct ripen_pool_opts, start_paused) + sizeof(bool),
+				  sizeof(struct ripen_pool_opts)))
+			return -EINVAL;
+		memcpy(&o, opts, opts->size);
+	}
+	if (o.workers > RIPEN_MAX_WORKERS)
+		return -EINVAL;
+	n = o.workers;
+	if (n == 0) {
+		long c = sysconf(_SC_NPROCESSORS_ONLN);
+
+		n = c < 1 ? 1 : c > (long)RIPEN_MAX_WORKERS ? RIPEN_MAX_WORKERS : (unsigned)c;
+	}
+
+	if (RIPEN_FAULT(RIPEN_FAULT_POOL_ALLOC))
+		return -ENOMEM;
+	pool = aligned_alloc(RIPEN_CACHELINE, (sizeof(*pool) + RIPEN_CACHELINE - 1) &
+				 ~(size_t)(RIPEN_CACHELINE - 1));
+	if (pool == NULL)
+		return -ENOMEM;
+	memset(pool, 0, sizeof(*pool));
+	if (RIPEN_FAULT(RIPEN_FAULT_POOL_ALLOC) ||
+	    (pool->workers = aligned_alloc(RIPEN_CACHELINE, n * sizeof(struct ripen__worker))) == NULL) {
+		free(pool);
+		return -ENOMEM;
+	}
+	memset(pool->workers, 0, n * sizeof(struct ripen__worker));
+	pthread_mutex_init(&pool->admin_lock, NULL);
+	atomic_init(&pool->closed, 0);
+	atomic_init(&pool->mode, RIPEN_MODE_RUN);
+	atomic_init(&pool->paused, o.start_paused ? 1 : 0);
+	atomic_init(&pool->stop, 0);
+	atomic_init(&pool->nsleeping, 0);
+	atomic_init(&pool->idle_waiters, 0);
+	atomic_init(&pool->idle_seq, 0);
+	atomic_init(&pool->ext_cancelled, 0);
+	atomic_init(&pool->int_rejected, 0);
+	pool->nworkers = n;
+	for (unsigned i = 0; i < n; i++) {
+		struct ripen__worker *w = &pool->workers[i];
+
+		__cds_wfcq_init(&w->inbox_head, &w->inbox_tail);
+		atomic_init(&w->inbox_lock, 0);
+		atomic_init(&w->inbox_taken, 0);
+		atomic_init(&w->inbox_in, 0);
+		atomic_init(&w->inbox_rejected, 0);
+		atomic_init(&w->parked, 0);
+		ripen__sb_init(&w->sb, &w->sb_own);
+		w->pool = pool;
+		w->index = i;
+		w->rng = seed_rng(w);
+		if (ripen__prioq_init(&w->heap, RIPEN_HEAP_INIT) != 0) {
+			pool->nworkers = i + 1;
+			free_pool(pool);
+			return -ENOMEM;
+		}
+	}
+
+	/* Workers take no asynchronous signals: those belong to the server's
+	 * own threads. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (unsigned i = 0; i < n; i++) {
+		struct ripen__worker *w = &pool->workers[i];
+
+		if (RIPEN_FAULT(RIPEN_FAULT_THREAD_CREATE) ||
+		    pthread_create(&w->thread, NULL, ripen__worker_main, w) != 0) {
+			rc = -EAGAIN;
+			break;
+		}
+		w->started = true;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		stop_and_join(pool);
+		free_pool(pool);
+		return rc;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "ripen-w%u", i);
+		pthread_setname_np(pool->workers[i].thread, name);
+	}
+	*out = pool;
+	return 0;
+}
+
+int ripen_pool_resume(struct ripen_pool *pool)
+{
+	if (pool == NULL)
+		return -EINVAL;
+	/* seq_cst: the waker's side of the park protocol (flag, then parked) */
+	atomic_store_explicit(&pool->paused, 0, memory_order_seq_cst);
+	ripen__wake_all(pool);
+	return 0;
+}
+
+unsigned ripen_pool_workers(const struct ripen_pool *pool)
+{
+	return pool ? pool->nworkers : 0;
+}
+
+int ripen_pool_current_worker(const struct ripen_pool *pool)
+{
+	struct ripen__worker *w = ripen__self;
+
+	return (pool != NULL && w != NULL && w->pool == pool) ? (int)w->index : -1;
+}
+
+/* ---------------------------------------------------------------- submit */
+
+int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
+		 const struct ripen_task_opts *opts, struct ripen_task **out)
+{
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+	struct ripen__worker *self = ripen__self, *w;
+	struct ripen_task *t;
+	uint64_t now;
+
+	if (out != NULL)
+		*out = NULL;
+	if (pool == NULL || fn == NULL)
+		return -EINVAL;
+	if (opts != NULL) {
+		if (!opts_size_ok(opts->size, offsetof(struct ripen_task_opts, class_id) + sizeof(uint32_t),
+				  sizeof(struct ripen_task_opts)))
+			return -EINVAL;
+		memcpy(&o, opts, opts->size);
+	}
+	if (o.base != o.base || o.base - o.base != 0.0) /* NaN or infinite */
+		return -EINVAL;
+
+	t = ripen__task_alloc();
+	if (t == NULL)
+		return -ENOMEM;
+	t->fn = fn;
+	t->arg = arg;
+	t->pool = pool;
+	t->base = o.base;
+	t->class_id = o.class_id;
+	t->magic = RIPEN_TASK_MAGIC;
+	now = ripen__now_ns();
+	t->seq = now > tls_last_seq ? now : tls_last_seq + 1;
+	tls_last_seq = t->seq;
+	atomic_init(&t->state, TS_QUEUED);
+	atomic_init(&t->refs, out != NULL ? 2 : 1);
+	atomic_init(&t->version, 0);
+
+	if (self != NULL && self->pool == pool) {
+		/* acquire: pairs with the release store of mode in shutdown */
+		if (atomic_load_explicit(&pool->mode, memory_order_acquire) == RIPEN_MODE_CANCEL) {
+			/* relaxed: statistics only */
+			atomic_fetch_add_explicit(&pool->int_rejected, 1, memory_order_relaxed);
+			t->magic = RIPEN_TASK_DEAD;
+			ripen__free(t, sizeof(*t));
+			return -ESHUTDOWN;
+		}
+		ripen__worker_push_local(self, t);
+	} else {
+		if (tls_cursor >= pool->nworkers) {
+			if (tls_rng == 0)
+				tls_rng = seed_rng(&tls_rng);
+			tls_cursor = ripen__rand_below(&tls_rng, pool->nworkers);
+		}
+		w = &pool->workers[tls_cursor];
+		tls_cursor = tls_cursor + 1 < pool->nworkers ? tls_cursor + 1 : 0;
+		/* seq_cst: S1 (park.c) and the in-side of idle detection */
+		atomic_fetch_add_explicit(&w->inbox_in, 1, memory_order_seq_cst);
+		/* seq_cst: step 4; Dekker with step 3 of the shutdown protocol */
+		if (atomic_load_explicit(&pool->closed, memory_order_seq_cst)) {
+			/* seq_cst: out-side of idle detection; shutdown waits on it */
+			atomic_fetch_add_explicit(&w->inbox_rejected, 1, memory_order_seq_cst);
+			t->magic = RIPEN_TASK_DEAD;
+			ripen__free(t, sizeof(*t));
+			ripen__pool_maybe_signal_idle(pool);
+			return -ESHUTDOWN;
+		}
+		RIPEN_TSAN_RELEASE(t);
+		cds_wfcq_enqueue(&w->inbox_head, &w->inbox_tail, &t->node);
+		/* seq_cst: S3, S4 of the park protocol */
+		if (atomic_load_explicit(&w->parked, memory_order_seq_cst)) {
+			ripen__wake_worker(w);
+		} else if (atomic_load_explicit(&pool->nsleeping, memory_order_seq_cst)) {
+			if (tls_rng == 0)
+				tls_rng = seed_rng(&tls_rng);
+			ripen__wake_one(pool, &tls_rng);
+		}
+	}
+	if (out != NULL)
+		*out = t;
+	return 0;
+}
+
+/* --------------------------------------------------------------- shutdown */
+
+int ripen_pool_shutdown(struct ripen_pool *pool, enum ripen_shutdown how)
+{
+	if (pool == NULL || (how != RIPEN_SHUTDOWN_DRAIN && how != RIPEN_SHUTDOWN_CANCEL))
+		return -EINVAL;
+	if (ripen__self != NULL && ripen__self->pool == pool)
+		return -EDEADLK;
+	pthread_mutex_lock(&pool->admin_lock);
+	if (pool->shut_down) {
+		pthread_mutex_unlock(&pool->admin_lock);
+		return -EALREADY;
+	}
+	/* release: workers' acquire loads of mode at dispatch */
+	atomic_store_explicit(&pool->mode,
+			      how == RIPEN_SHUTDOWN_CANCEL ? RIPEN_MODE_CANCEL : RIPEN_MODE_DRAIN,
+			      memory_order_release);
+	/* seq_cst: step 3 (Dekker with submit's inbox_in increment) */
+	atomic_store_explicit(&pool->closed, 1, memory_order_seq_cst);
+	/* seq_cst: waker's side of the park protocol */
+	atomic_store_explicit(&pool->paused, 0, memory_order_seq_cst);
+	ripen__wake_all(pool);
+	(void)wait_idle(pool, -1);
+	stop_and_join(pool);
+	pool->shut_down = true;
+	pthread_mutex_unlock(&pool->admin_lock);
+	return 0;
+}
+
+void ripen_pool_destroy(struct ripen_pool *pool)
+{
+	if (pool == NULL)
+		return;
+	if (ripen__self != NULL && ripen__self->pool == pool)
+		RIPEN_DIE("ripen_pool_destroy called from one of the pool's own tasks");
+	(void)ripen_pool_shutdown(pool, RIPEN_SHUTDOWN_DRAIN);
+	free_pool(pool);
+}
+
+/* ------------------------------------------------------------------ stats */
+
+int ripen_pool_stats(struct ripen_pool *pool, struct ripen_pool_stats *st)
+{
+	struct ripen_pool_stats s = RIPEN_POOL_STATS_INIT;
+	size_t size;
+
+	if (pool == NULL || st == NULL || st->size < offsetof(struct ripen_pool_stats, submitted) + 8)
+		return -EINVAL;
+	size = st->size < sizeof(s) ? st->size : sizeof(s);
+	/* relaxed throughout: monitoring counters, no ordering needed */
+	s.cancelled = atomic_load_explicit(&pool->ext_cancelled, memory_order_relaxed);
+	s.rejected = atomic_load_explicit(&pool->int_rejected, memory_order_relaxed);
+	for (unsigned i = 0; i < pool->nworkers; i++) {
+		struct ripen__worker *w = &pool->workers[i];
+		uint64_t in = atomic_load_explicit(&w->inbox_in, memory_order_relaxed);
+		uint64_t rej = atomic_load_explicit(&w->inbox_rejected, memory_order_relaxed);
+
+		s.submitted += in - rej + atomic_load_explicit(&w->local_in, memory_order_relaxed);
+		s.rejected += rej;
+		s.run += atomic_load_explicit(&w->n_run, memory_order_relaxed);
+		s.cancelled += atomic_load_explicit(&w->n_cancelled, memory_order_relaxed);
+		s.steals += atomic_load_explicit(&w->n_steals, memory_order_relaxed);
+		s.stolen_tasks += atomic_load_explicit(&w->n_stolen_tasks, memory_order_relaxed);
+		s.inbox_steals += atomic_load_explicit(&w->n_inbox_steals, memory_order_relaxed);
+		s.stale_dropped += atomic_load_explicit(&w->n_stale, memory_order_relaxed);
+		s.parks += atomic_load_explicit(&w->n_parks, memory_order_relaxed);
+		s.inline_runs += atomic_load_explicit(&w->n_inline, memory_order_relaxed);
+	}
+	s.size = size;
+	memcpy(st, &s, size);
+	return 0;
+}

@@ -1,0 +1,77 @@
+/*
+ * The local priority heap of one worker: a 4-ary max-heap of entries.
+ *
+ * Owner worker only: no operation here is thread-safe, and none needs to be.
+ * Other threads reach a worker's tasks only through its inbox (before they
+ * enter the heap) and its steal buffer (after the owner moved them out).
+ */
+#ifndef RIPEN_PRIOQ_INTERNAL_H
+#define RIPEN_PRIOQ_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ripen_task;
+
+/*
+ * One queued reference to a task. `key` is the score mapped to a totally
+ * ordered integer (ripen__score_key), `seq` the task's submit sequence (the
+ * FIFO tie-break), `version` the task's version when the entry was made: an
+ * entry whose version no longer matches, or whose task is no longer QUEUED,
+ * is stale and is dropped when it surfaces. 32 bytes: two per cache line.
+ */
+struct ripen__entry {
+	uint64_t key;
+	uint64_t seq;
+	struct ripen_task *task;
+	uint32_t version;
+	uint32_t pad_;
+};
+
+/* a runs before b: higher key first, then lower seq (earlier submit). */
+static inline bool ripen__entry_before(const struct ripen__entry *a,
+				       const struct ripen__entry *b)
+{
+	return a->key > b->key || (a->key == b->key && a->seq < b->seq);
+}
+
+/*
+ * Map a score to a key whose unsigned order is the score's numeric order.
+ * -0.0 maps like +0.0; NaN maps to 0, below every number, so a broken score
+ * can never break the heap's ordering rule. +inf/-inf order at the ends.
+ */
+static inline uint64_t ripen__score_key(double score)
+{
+	union { double d; uint64_t u; } v;
+
+	if (score != score)
+		return 0;
+	v.d = score == 0.0 ? 0.0 : score;
+	return (v.u >> 63) ? ~v.u : v.u | (1ULL << 63);
+}
+
+struct ripen__prioq {
+	struct ripen__entry *a;
+	size_t n;
+	size_t cap;
+};
+
+/* 0 or -ENOMEM. */
+int ripen__prioq_init(struct ripen__prioq *q, size_t cap);
+void ripen__prioq_fini(struct ripen__prioq *q);
+/* Make room for `extra` more entries: 0 or -ENOMEM (nothing changed). */
+int ripen__prioq_reserve(struct ripen__prioq *q, size_t extra);
+/* 0, or -ENOMEM when the array had to grow and could not (q unchanged). */
+int ripen__prioq_push(struct ripen__prioq *q, const struct ripen__entry *e);
+/* Remove the best entry into *out; false when empty. */
+bool ripen__prioq_pop(struct ripen__prioq *q, struct ripen__entry *out);
+/* Check the heap property over the whole array (tests, debug). */
+bool ripen__prioq_valid(const struct ripen__prioq *q);
+
+static inline const struct ripen__entry *ripen__prioq_top(const struct ripen__prioq *q)
+{
+	return q->n ? &q->a[0] : NULL;
+}
+
+#endif
