@@ -42,6 +42,10 @@ struct ripen_pool_opts {
 	size_t size;		/* sizeof(struct ripen_pool_opts) */
 	unsigned workers;	/* 0 = number of online CPUs; at most RIPEN_MAX_WORKERS */
 	bool start_paused;	/* accept submits, dispatch nothing until ripen_pool_resume() */
+	bool pin_workers;	/* pin worker i to the i-th CPU this process may use (mod their
+				 * count): for servers that dedicate cores; keeps two workers
+				 * from time-sharing one CPU, which costs a relaxed scheduler
+				 * its order while it lasts */
 };
 #define RIPEN_POOL_OPTS_INIT { .size = sizeof(struct ripen_pool_opts) }
 
@@ -60,8 +64,10 @@ enum ripen_shutdown {
 RIPEN_API int ripen_pool_create(const struct ripen_pool_opts *opts,
 				struct ripen_pool **out);
 
-/* Start dispatch of a pool created with start_paused. 0 also when it was
- * already running; -EINVAL for a NULL pool. */
+/* Start dispatch of a pool created with start_paused: every worker first
+ * moves what was submitted meanwhile into its heap, then all start together,
+ * so the first tasks to run are the best ones. Returns when dispatch has
+ * started. 0 also when it was already running; -EINVAL for a NULL pool. */
 RIPEN_API int ripen_pool_resume(struct ripen_pool *pool);
 
 /*

@@ -22,9 +22,9 @@
  * thread that saw 1 calls futex_wake, so each sleep costs one wake syscall.
  * The sleeper loops on parked == 1, so spurious futex returns are harmless.
  *
- * Worker-side producers (a task spawning children into its own heap, or an
- * owner refilling its steal buffer on request) call ripen__wake_one when
- * nsleeping > 0, so children get spread over sleeping workers too.
+ * Worker-side producers (a task spawning children into its own heap, an
+ * owner whose heap holds more than it can run at once) call ripen__wake_one
+ * when nsleeping > 0; the woken worker steals from their heaps (worker.c).
  */
 #include <errno.h>
 #include <limits.h>
@@ -90,16 +90,21 @@ bool ripen__work_visible(struct ripen__worker *w)
 	/* seq_cst: P3 of the protocol (pairs with the flag stores in pool.c) */
 	if (atomic_load_explicit(&pool->stop, memory_order_seq_cst))
 		return true;
-	if (atomic_load_explicit(&pool->paused, memory_order_seq_cst))
+	switch (atomic_load_explicit(&pool->paused, memory_order_seq_cst)) {
+	case RIPEN_PAUSED:
 		return false;
-	if (w->heap.n > 0 || ripen__sb_own_full(&w->sb, &w->sb_own))
-		return true;
+	case RIPEN_PRIMING:
+		/* relaxed: prime_gen is published by the seq_cst paused store */
+		return w->primed_gen != atomic_load_explicit(&pool->prime_gen, memory_order_relaxed);
+	}
 	for (unsigned i = 0; i < pool->nworkers; i++) {
 		struct ripen__worker *v = &pool->workers[i];
 
 		if (ripen__inbox_hint(v) > 0)
 			return true;
-		if (v != w && ripen__sb_full_hint(&v->sb))
+		/* relaxed: a hint; a thief takes queued heap entries of a peer
+		 * that is inside a long task (worker.c) */
+		if (v != w && atomic_load_explicit(&v->qsize, memory_order_relaxed) > 0)
 			return true;
 	}
 	return false;

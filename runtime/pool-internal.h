@@ -8,9 +8,10 @@
  * |----------------------|-----------------------------|-----------------------|
  * | inbox tail, inbox_in | any submitting thread       | sleepers, idle check  |
  * | inbox head, taken    | holder of inbox_lock        | sleepers (hint)       |
- * | steal buffer         | owner fills, anyone claims  | thieves               |
+ * | heap (heap_lock held)| owner; a thief that won the | pub_top, qsize: all   |
+ * |                      | try-lock                    |                       |
  * | parked               | owner sets, wakers clear    | submitters            |
- * | heap, counters       | owner only                  | stats (relaxed)       |
+ * | counters             | owner only                  | stats (relaxed)       |
  *
  * Free-running counters are 64-bit and only ever compared by difference.
  */
@@ -28,7 +29,12 @@
 #include "common-internal.h"
 #include "prioq-internal.h"
 #include "ripen.h"
-#include "steal-internal.h"
+
+#ifdef RIPEN_TINY
+#define RIPEN_HEAP_STEAL_MAX 4u
+#else
+#define RIPEN_HEAP_STEAL_MAX 32u
+#endif
 
 struct ripen__worker {
 	/* --- dequeuer side of the inbox: holder of inbox_lock only */
@@ -41,22 +47,22 @@ struct ripen__worker {
 	_Atomic uint64_t inbox_in;	/* submits aimed at this inbox, counted before the enqueue */
 	_Atomic uint64_t inbox_rejected; /* of those, refused by a closed pool */
 
-	/* --- thieves' line: owner publishes, anyone claims */
-	alignas(RIPEN_CACHELINE) struct ripen__stealbuf sb;
+	/* --- thieves' line: the heap lock and what the holder publishes */
+	alignas(RIPEN_CACHELINE) _Atomic uint32_t heap_lock; /* owner in its step, or a thief; try-only for thieves */
+	_Atomic uint64_t pub_top;	/* hint: best key in the heap, 0 = empty */
+	_Atomic uint64_t qsize;		/* hint: entries in the heap */
 
 	/* --- parking: owner sets, wakers clear */
 	alignas(RIPEN_CACHELINE) _Atomic uint32_t parked;	/* futex word: 1 = asleep or going to */
 
 	/* --- owner only (counters are read relaxed by ripen_pool_stats) */
 	alignas(RIPEN_CACHELINE) struct ripen__prioq heap;
-	struct ripen__sb_mirror sb_own;	/* what the owner put in its steal buffer */
-	struct ripen__entry batch[RIPEN_STEAL_BATCH]; /* a claimed batch, best first */
-	uint32_t batch_head, batch_n;
-	uint32_t since_fill;		/* dispatches since the steal buffer was filled */
+	uint32_t primed_gen;		/* last prime_gen this worker drained for */
 	struct ripen_pool *pool;
 	unsigned index;
 	uint64_t rng;
 	pthread_t thread;
+	int pin_cpu;			/* CPU to pin to at start, or -1 */
 	bool started;
 	uint64_t done_priv;
 	uint64_t local_in_priv;
@@ -72,6 +78,12 @@ struct ripen__worker {
 	_Atomic uint64_t n_inline;
 };
 
+enum ripen__paused {
+	RIPEN_RUNNING = 0,
+	RIPEN_PAUSED = 1,
+	RIPEN_PRIMING = 2,	/* resume in progress: drain inboxes, do not run yet */
+};
+
 enum ripen__mode {
 	RIPEN_MODE_RUN = 0,
 	RIPEN_MODE_DRAIN = 1,
@@ -85,7 +97,9 @@ struct ripen_pool {
 	/* --- read on every submit, written once or twice in a pool's life */
 	alignas(RIPEN_CACHELINE) _Atomic uint32_t closed;	/* external submits refused */
 	_Atomic uint32_t mode;		/* enum ripen__mode */
-	_Atomic uint32_t paused;
+	_Atomic uint32_t paused;	/* RIPEN_PAUSED_* */
+	_Atomic uint32_t prime_gen;	/* bumped by each resume */
+	_Atomic uint32_t primed;	/* workers that drained their inbox for prime_gen */
 	_Atomic uint32_t stop;		/* workers exit (set once idle after shutdown) */
 
 	/* --- changes when workers sleep or wake */

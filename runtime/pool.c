@@ -41,6 +41,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -196,6 +197,25 @@ static void free_pool(struct ripen_pool *pool)
 	free(pool);
 }
 
+/* Worker i gets the i-th CPU of the process's affinity mask (mod count). */
+static void plan_pinning(struct ripen_pool *pool)
+{
+	cpu_set_t allowed;
+	int cpus[CPU_SETSIZE], ncpu = 0;
+
+	for (unsigned i = 0; i < pool->nworkers; i++)
+		pool->workers[i].pin_cpu = -1;
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0)
+		return;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &allowed))
+			cpus[ncpu++] = c;
+	if (ncpu == 0)
+		return;
+	for (unsigned i = 0; i < pool->nworkers; i++)
+		pool->workers[i].pin_cpu = cpus[i % (unsigned)ncpu];
+}
+
 static void stop_and_join(struct ripen_pool *pool)
 {
 	/* seq_cst: the waker's side of the park protocol (stop before parked) */
@@ -220,7 +240,7 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
 		return -EINVAL;
 	*out = NULL;
 	if (opts != NULL) {
-		if (!opts_size_ok(opts->size, offsetof(struct ripen_pool_opts, start_paused) + sizeof(bool),
+		if (!opts_size_ok(opts->size, offsetof(struct ripen_pool_opts, pin_workers) + sizeof(bool),
 				  sizeof(struct ripen_pool_opts)))
 			return -EINVAL;
 		memcpy(&o, opts, opts->size);
@@ -250,7 +270,9 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
 	pthread_mutex_init(&pool->admin_lock, NULL);
 	atomic_init(&pool->closed, 0);
 	atomic_init(&pool->mode, RIPEN_MODE_RUN);
-	atomic_init(&pool->paused, o.start_paused ? 1 : 0);
+	atomic_init(&pool->paused, o.start_paused ? RIPEN_PAUSED : RIPEN_RUNNING);
+	atomic_init(&pool->prime_gen, 0);
+	atomic_init(&pool->primed, 0);
 	atomic_init(&pool->stop, 0);
 	atomic_init(&pool->nsleeping, 0);
 	atomic_init(&pool->idle_waiters, 0);
@@ -258,6 +280,8 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
 	atomic_init(&pool->ext_cancelled, 0);
 	atomic_init(&pool->int_rejected, 0);
 	pool->nworkers = n;
+	if (o.pin_workers)
+		plan_pinning(pool);
 	for (unsigned i = 0; i < n; i++) {
 		struct ripen__worker *w = &pool->workers[i];
 
@@ -267,7 +291,11 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
 		atomic_init(&w->inbox_in, 0);
 		atomic_init(&w->inbox_rejected, 0);
 		atomic_init(&w->parked, 0);
-		ripen__sb_init(&w->sb, &w->sb_own);
+		atomic_init(&w->heap_lock, 0);
+		atomic_init(&w->pub_top, 0);
+		atomic_init(&w->qsize, 0);
+		if (!o.pin_workers)
+			w->pin_cpu = -1;
 		w->pool = pool;
 		w->index = i;
 		w->rng = seed_rng(w);
@@ -308,13 +336,40 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
 	return 0;
 }
 
+/*
+ * Resume protocol (caller holds admin_lock):
+ *   1. prime_gen += 1, primed = 0; paused = PRIMING [seq_cst]; wake all;
+ *   2. each worker drains its inbox into its heap, primed += 1 [release];
+ *   3. when primed == nworkers [acquire]: paused = RUNNING [seq_cst]; wake all.
+ * Workers that exit early (none do while paused) would stall step 3, so it
+ * also stops waiting once stop is set.
+ */
+static void resume_locked(struct ripen_pool *pool)
+{
+	/* relaxed: admin_lock orders resumes; workers read it after the
+	 * seq_cst store of paused below */
+	if (atomic_load_explicit(&pool->paused, memory_order_relaxed) == RIPEN_RUNNING)
+		return;
+	atomic_fetch_add_explicit(&pool->prime_gen, 1, memory_order_relaxed);
+	atomic_store_explicit(&pool->primed, 0, memory_order_relaxed);
+	/* seq_cst: the waker's side of the park protocol (flag, then parked) */
+	atomic_store_explicit(&pool->paused, RIPEN_PRIMING, memory_order_seq_cst);
+	ripen__wake_all(pool);
+	/* acquire: pairs with each worker's release increment of primed */
+	while (atomic_load_explicit(&pool->primed, memory_order_acquire) < pool->nworkers)
+		sched_yield();
+	/* seq_cst: as above */
+	atomic_store_explicit(&pool->paused, RIPEN_RUNNING, memory_order_seq_cst);
+	ripen__wake_all(pool);
+}
+
 int ripen_pool_resume(struct ripen_pool *pool)
 {
 	if (pool == NULL)
 		return -EINVAL;
-	/* seq_cst: the waker's side of the park protocol (flag, then parked) */
-	atomic_store_explicit(&pool->paused, 0, memory_order_seq_cst);
-	ripen__wake_all(pool);
+	pthread_mutex_lock(&pool->admin_lock);
+	resume_locked(pool);
+	pthread_mutex_unlock(&pool->admin_lock);
 	return 0;
 }
 
@@ -400,8 +455,11 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 		}
 		RIPEN_TSAN_RELEASE(t);
 		cds_wfcq_enqueue(&w->inbox_head, &w->inbox_tail, &t->node);
-		/* seq_cst: S3, S4 of the park protocol */
-		if (atomic_load_explicit(&w->parked, memory_order_seq_cst)) {
+		/* seq_cst: S3, S4 of the park protocol. A paused pool wakes
+		 * everyone when it resumes: no wake-up per submit meanwhile. */
+		if (atomic_load_explicit(&pool->paused, memory_order_seq_cst) != RIPEN_RUNNING) {
+			/* nothing to wake */
+		} else if (atomic_load_explicit(&w->parked, memory_order_seq_cst)) {
 			ripen__wake_worker(w);
 		} else if (atomic_load_explicit(&pool->nsleeping, memory_order_seq_cst)) {
 			if (tls_rng == 0)
@@ -433,8 +491,7 @@ int ripen_pool_shutdown(struct ripen_pool *pool, enum ripen_shutdown how)
 			      memory_order_release);
 	/* seq_cst: step 3 (Dekker with submit's inbox_in increment) */
 	atomic_store_explicit(&pool->closed, 1, memory_order_seq_cst);
-	/* seq_cst: waker's side of the park protocol */
-	atomic_store_explicit(&pool->paused, 0, memory_order_seq_cst);
+	resume_locked(pool);
 	ripen__wake_all(pool);
 	(void)wait_idle(pool, -1);
 	stop_and_join(pool);
