@@ -38,6 +38,7 @@
  * Owner worker only, unless a function says otherwise.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <sched.h>
 
@@ -126,6 +127,11 @@ static inline struct ripen__entry make_entry(struct ripen_task *t)
 	return e;
 }
 
+static inline struct ripen_task *task_of(struct cds_wfcq_node *node)
+{
+	return (struct ripen_task *)(void *)((char *)node - offsetof(struct ripen_task, node));
+}
+
 static inline bool task_queued(struct ripen_task *t)
 {
 	/* relaxed: a filter; the claim CAS decides */
@@ -209,7 +215,7 @@ static uint64_t inbox_take(struct ripen__worker *w, struct ripen__worker *v, uin
 		node = __cds_wfcq_dequeue_nonblocking(&v->inbox_head, &v->inbox_tail);
 		if (node == NULL || node == CDS_WFCQ_WOULDBLOCK)
 			break;
-		t = caa_container_of(node, struct ripen_task, node);
+		t = task_of(node);
 		RIPEN_TSAN_ACQUIRE(t);
 		ripen__task_check(t);
 		if (!task_queued(t)) {
@@ -383,7 +389,7 @@ static void cleanup(struct ripen__worker *w)
 	while (atomic_exchange_explicit(&w->inbox_lock, 1, memory_order_acquire))
 		sched_yield();
 	while ((node = __cds_wfcq_dequeue_blocking(&w->inbox_head, &w->inbox_tail)) != NULL) {
-		struct ripen_task *t = caa_container_of(node, struct ripen_task, node);
+		struct ripen_task *t = task_of(node);
 
 		RIPEN_TSAN_ACQUIRE(t);
 		drop_entry_at_exit(w, t);
