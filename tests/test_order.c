@@ -9,6 +9,21 @@
 #include "check.h"
 #include "ripen.h"
 
+/* Sanitizer builds check the order logic but not the timing-driven bounds:
+ * ASan's and TSan's runtimes stall a thread now and then for milliseconds
+ * (shadow mapping, allocator quarantine), which lets its peer run ahead of
+ * its heap, and that measures the sanitizer, not the scheduler. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
 static atomic_uint start_pos;
 static unsigned *started;	/* started[pos] = task id */
 
@@ -172,6 +187,10 @@ static void several_workers_bounded_rank_error(void)
 			printf("# workers=%u pinned run %d: tasks=%u rank error mean=%.2f max=%u "
 			       "(bounds %u, %u)\n", w, run, n, mean, max, mean_bound, max_bound);
 			ok = mean <= mean_bound && max <= max_bound;
+		}
+		if (!ok && SANITIZED) {
+			printf("# sanitizer build: bounds reported, not checked\n");
+			ok = true;
 		}
 		if (!ok)
 			check_fail(__FILE__, __LINE__, "workers=%u: rank error mean %.2f (bound %u), "

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Build ripen and run its tests: the normal build (gcc, jemalloc) and the
+# ThreadSanitizer build (clang). Installs the Debian 12 packages it needs
+# when run as root (or with sudo). The last line is the summary
+# "N passed, N failed" over every test of every build.
+#
+#   tools/run-tests.sh            normal + TSan builds
+#   RIPEN_ASAN=1 tools/run-tests.sh   adds the ASan+UBSan build
+set -u
+cd "$(dirname "$0")/.."
+
+pkgs=(meson ninja-build pkg-config gcc g++ clang libclang-rt-14-dev
+      liburcu-dev libjemalloc-dev libbenchmark-dev python3)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo="sudo"
+	echo "installing: ${missing[*]}"
+	$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+passed=0
+failed=0
+run_suite() { # name, builddir, meson-setup-args..., -- test-args...
+	local name=$1 dir=$2
+	shift 2
+	local setup=() targs=()
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do setup+=("$1"); shift; done
+	[ $# -gt 0 ] && shift
+	targs=("$@")
+	echo "=== $name build ($dir)"
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "${setup[@]}" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; failed=$((failed + 1)); return; }
+	fi
+	if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
+		tail -40 "$dir.build.log"
+		failed=$((failed + 1))
+		return
+	fi
+	rm -f "$dir"/meson-logs/testlog*.json
+	meson test -C "$dir" --print-errorlogs "${targs[@]}"
+	local counts log
+	log=$(ls "$dir"/meson-logs/testlog*.json 2>/dev/null | head -n 1)
+	if [ -z "$log" ]; then
+		failed=$((failed + 1))
+		return
+	fi
+	counts=$(python3 - "$log" <<'PY'
+import json, sys
+ok = bad = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line).get("result")
+    if r in ("OK", "EXPECTEDFAIL", "SKIP"):
+        ok += 1
+    else:
+        bad += 1
+print(ok, bad)
+PY
+)
+	passed=$((passed + ${counts% *}))
+	failed=$((failed + ${counts#* }))
+}
+
+run_suite normal build-test --buildtype=debugoptimized
+CC=clang run_suite tsan build-test-tsan -Db_sanitize=thread -Db_lundef=false -- --setup tsan
+if [ "${RIPEN_ASAN:-0}" = 1 ]; then
+	CC=clang run_suite asan build-test-asan -Db_sanitize=address,undefined -Db_lundef=false -- --setup asan
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
