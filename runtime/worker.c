@@ -47,6 +47,7 @@
 
 #define RIPEN_P2C_EVERY 4u	/* power of two: one peer look per this many pops */
 #define RIPEN_SPIN_ROUNDS 64u
+#define RIPEN_INBOX_PILE 8u	/* a peer inbox this full is not being drained */
 #define RIPEN_YIELD_ROUNDS 8u
 
 _Thread_local struct ripen__worker *ripen__self;
@@ -310,6 +311,17 @@ static void p2c(struct ripen__worker *w)
 	/* relaxed: a hint; the try-lock validates */
 	if (atomic_load_explicit(&v->pub_top, memory_order_relaxed) > my_key)
 		(void)heap_steal(w, v, my_key);
+	/* A peer asleep, still waking, or descheduled is not draining its
+	 * inbox: work sent there would wait for a futex wake-up or a time
+	 * slice. Take half of it when the peer is parked or its inbox has
+	 * piled up. relaxed: hints; inbox_take try-locks. */
+	{
+		uint64_t hint = ripen__inbox_hint(v);
+
+		if (hint > 0 && (hint > RIPEN_INBOX_PILE ||
+				 atomic_load_explicit(&v->parked, memory_order_relaxed)))
+			(void)inbox_take(w, v, (hint + 1) / 2);
+	}
 }
 
 /* ------------------------------------------------------------ searching */

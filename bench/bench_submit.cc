@@ -1,0 +1,195 @@
+// Submit + run: one producer thread submits tasks to W workers.
+//
+//   empty: each task does one atomic increment; N tasks per iteration, then
+//          wait for idle. Reports tasks/s.
+//   prio:  tasks carry a random priority 0..999 and the producer keeps at
+//          most 1024 outstanding (a steady backlog). Also reports the mean
+//          rank error: how many strictly better tasks were still queued when
+//          a task started, replayed exactly from a log of submit and start
+//          events with a Fenwick tree over the 1000 priorities.
+//
+// ripen and the strict global pool (strict_pool.h) run in the same process,
+// so their ratio is what to read: absolute rates drift 2-3x on shared hosts.
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <cstdint>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "ripen.h"
+#include "strict_pool.h"
+
+namespace {
+
+constexpr int kTasks = 200000;
+constexpr int kPrioLevels = 1000;
+constexpr int kBacklog = 1024;
+
+std::atomic<uint64_t> g_count{0};
+
+void EmptyTask(void *) { g_count.fetch_add(1, std::memory_order_relaxed); }
+
+// ---- event log for the rank error
+struct Event {
+	uint32_t id;
+	bool start;
+};
+std::vector<Event> g_events;
+std::atomic<uint32_t> g_event_pos{0};
+std::vector<uint16_t> g_prio;
+
+void LogEvent(uint32_t id, bool start)
+{
+	g_events[g_event_pos.fetch_add(1, std::memory_order_relaxed)] = Event{id, start};
+}
+
+void PrioTask(void *arg)
+{
+	LogEvent((uint32_t)(uintptr_t)arg, true);
+	g_count.fetch_add(1, std::memory_order_release);
+}
+
+double ReplayRankError(uint32_t nevents)
+{
+	std::vector<int> fw(kPrioLevels + 1, 0);
+	auto add = [&](int i, int v) {
+		for (i++; i <= kPrioLevels; i += i & -i)
+			fw[i] += v;
+	};
+	auto sum = [&](int i) { // priorities [0, i)
+		int s = 0;
+		for (; i > 0; i -= i & -i)
+			s += fw[i];
+		return s;
+	};
+	uint64_t total = 0, starts = 0;
+	for (uint32_t k = 0; k < nevents; k++) {
+		const Event &e = g_events[k];
+		int p = g_prio[e.id];
+		if (!e.start) {
+			add(p, 1);
+			continue;
+		}
+		total += sum(kPrioLevels) - sum(p + 1);
+		add(p, -1);
+		starts++;
+	}
+	return starts ? (double)total / starts : 0;
+}
+
+template <class Submit, class WaitIdle>
+void RunPrio(benchmark::State &state, Submit submit, WaitIdle wait_idle)
+{
+	std::mt19937 rng(42);
+	g_prio.resize(kTasks);
+	g_events.resize(2 * kTasks);
+	double rank_sum = 0;
+	for (auto _ : state) {
+		g_count.store(0);
+		g_event_pos.store(0);
+		for (int i = 0; i < kTasks; i++) {
+			g_prio[i] = (uint16_t)(rng() % kPrioLevels);
+			while ((uint64_t)i - g_count.load(std::memory_order_acquire) >= kBacklog)
+				std::this_thread::yield();
+			LogEvent((uint32_t)i, false);
+			submit(i, (double)g_prio[i]);
+		}
+		wait_idle();
+		state.PauseTiming();
+		rank_sum += ReplayRankError(g_event_pos.load());
+		state.ResumeTiming();
+	}
+	state.SetItemsProcessed(state.iterations() * kTasks);
+	state.counters["rank_error"] = rank_sum / (double)state.iterations();
+}
+
+struct RipenPool {
+	ripen_pool *pool = nullptr;
+	explicit RipenPool(unsigned w)
+	{
+		ripen_pool_opts o = RIPEN_POOL_OPTS_INIT;
+		o.workers = w;
+		if (ripen_pool_create(&o, &pool) != 0)
+			abort();
+	}
+	~RipenPool() { ripen_pool_destroy(pool); }
+};
+
+void AddStats(benchmark::State &state, ripen_pool *pool)
+{
+	struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
+	ripen_pool_stats(pool, &st);
+	double n = (double)st.run;
+	state.counters["parks/task"] = st.parks / n;
+	state.counters["steals/task"] = st.steals / n;
+	state.counters["inbox_steals/task"] = st.inbox_steals / n;
+}
+
+void BM_Ripen_Empty(benchmark::State &state)
+{
+	RipenPool p((unsigned)state.range(0));
+	for (auto _ : state) {
+		for (int i = 0; i < kTasks; i++)
+			if (ripen_submit(p.pool, EmptyTask, nullptr, nullptr, nullptr) != 0)
+				abort();
+		ripen_pool_wait_idle(p.pool, -1);
+	}
+	state.SetItemsProcessed(state.iterations() * kTasks);
+	AddStats(state, p.pool);
+}
+
+void BM_Strict_Empty(benchmark::State &state)
+{
+	StrictPool p((unsigned)state.range(0));
+	for (auto _ : state) {
+		for (int i = 0; i < kTasks; i++)
+			p.Submit(EmptyTask, nullptr, 0);
+		p.WaitIdle();
+	}
+	state.SetItemsProcessed(state.iterations() * kTasks);
+}
+
+void BM_Ripen_Prio(benchmark::State &state)
+{
+	RipenPool p((unsigned)state.range(0));
+	RunPrio(
+		state,
+		[&](int i, double prio) {
+			ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+			o.base = prio;
+			if (ripen_submit(p.pool, PrioTask, (void *)(uintptr_t)i, &o, nullptr) != 0)
+				abort();
+		},
+		[&] { ripen_pool_wait_idle(p.pool, -1); });
+	AddStats(state, p.pool);
+}
+
+void BM_Strict_Prio(benchmark::State &state)
+{
+	StrictPool p((unsigned)state.range(0));
+	RunPrio(
+		state, [&](int i, double prio) { p.Submit(PrioTask, (void *)(uintptr_t)i, prio); },
+		[&] { p.WaitIdle(); });
+}
+
+void Workers(benchmark::internal::Benchmark *b)
+{
+	unsigned max = std::thread::hardware_concurrency();
+	for (unsigned w = 1; w <= 16; w *= 2) {
+		b->Arg(w);
+		if (w >= max && w >= 2)
+			break;
+	}
+	b->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(0.5);
+}
+
+} // namespace
+
+BENCHMARK(BM_Ripen_Empty)->Apply(Workers);
+BENCHMARK(BM_Strict_Empty)->Apply(Workers);
+BENCHMARK(BM_Ripen_Prio)->Apply(Workers);
+BENCHMARK(BM_Strict_Prio)->Apply(Workers);
+
+BENCHMARK_MAIN();
