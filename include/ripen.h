@@ -25,6 +25,17 @@ extern "C" {
 #define RIPEN_API
 #endif
 
+/* Options structs start with `size`; the rest defaults to zero. C++ (14 or
+ * later) gets the same defaults as member initializers, so that
+ * RIPEN_*_INIT stays warning-free under -Wextra. */
+#ifdef __cplusplus
+#define RIPEN_DEFAULT(x) = x
+#define RIPEN_INIT_SIZE_(type) { sizeof(type) }
+#else
+#define RIPEN_DEFAULT(x)
+#define RIPEN_INIT_SIZE_(type) { .size = sizeof(type) }
+#endif
+
 #define RIPEN_VERSION_MAJOR 0
 #define RIPEN_VERSION_MINOR 1
 
@@ -40,14 +51,14 @@ struct ripen_task;
  */
 struct ripen_pool_opts {
 	size_t size;		/* sizeof(struct ripen_pool_opts) */
-	unsigned workers;	/* 0 = number of online CPUs; at most RIPEN_MAX_WORKERS */
-	bool start_paused;	/* accept submits, dispatch nothing until ripen_pool_resume() */
-	bool pin_workers;	/* pin worker i to the i-th CPU this process may use (mod their
+	unsigned workers RIPEN_DEFAULT(0); /* 0 = online CPUs; at most RIPEN_MAX_WORKERS */
+	bool start_paused RIPEN_DEFAULT(false); /* accept submits, run nothing until resumed */
+	bool pin_workers RIPEN_DEFAULT(false); /* pin worker i to the i-th CPU this process may use (mod their
 				 * count): for servers that dedicate cores; keeps two workers
 				 * from time-sharing one CPU, which costs a relaxed scheduler
 				 * its order while it lasts */
 };
-#define RIPEN_POOL_OPTS_INIT { .size = sizeof(struct ripen_pool_opts) }
+#define RIPEN_POOL_OPTS_INIT RIPEN_INIT_SIZE_(struct ripen_pool_opts)
 
 #define RIPEN_MAX_WORKERS 1024u
 
@@ -102,18 +113,18 @@ RIPEN_API void ripen_pool_destroy(struct ripen_pool *pool);
  * while it runs they are a consistent-enough snapshot for monitoring. */
 struct ripen_pool_stats {
 	size_t size;		/* sizeof(struct ripen_pool_stats), set by caller */
-	uint64_t submitted;	/* accepted by ripen_submit() */
-	uint64_t rejected;	/* refused with -ESHUTDOWN */
-	uint64_t run;		/* started (and so finished or still running) */
-	uint64_t cancelled;	/* by ripen_task_cancel() or a CANCEL shutdown */
-	uint64_t steals;	/* batches taken from a peer's steal buffer */
-	uint64_t stolen_tasks;	/* tasks moved by those batches */
-	uint64_t inbox_steals;	/* tasks taken from a peer's inbox */
-	uint64_t stale_dropped;	/* heap entries found stale when they surfaced */
-	uint64_t parks;		/* times a worker went to sleep */
-	uint64_t inline_runs;	/* queued tasks run inline by ripen_task_wait() */
+	uint64_t submitted RIPEN_DEFAULT(0); /* accepted by ripen_submit() */
+	uint64_t rejected RIPEN_DEFAULT(0); /* refused with -ESHUTDOWN */
+	uint64_t run RIPEN_DEFAULT(0); /* started (and so finished or still running) */
+	uint64_t cancelled RIPEN_DEFAULT(0); /* by ripen_task_cancel() or a CANCEL shutdown */
+	uint64_t steals RIPEN_DEFAULT(0); /* successful steals from a peer's heap */
+	uint64_t stolen_tasks RIPEN_DEFAULT(0); /* tasks moved by those steals */
+	uint64_t inbox_steals RIPEN_DEFAULT(0); /* tasks taken from a peer's inbox */
+	uint64_t stale_dropped RIPEN_DEFAULT(0); /* heap entries found stale when they surfaced */
+	uint64_t parks RIPEN_DEFAULT(0); /* times a worker went to sleep */
+	uint64_t inline_runs RIPEN_DEFAULT(0); /* queued tasks run inline by ripen_task_wait() */
 };
-#define RIPEN_POOL_STATS_INIT { .size = sizeof(struct ripen_pool_stats) }
+#define RIPEN_POOL_STATS_INIT RIPEN_INIT_SIZE_(struct ripen_pool_stats)
 RIPEN_API int ripen_pool_stats(struct ripen_pool *pool, struct ripen_pool_stats *st);
 
 /* Number of worker threads (never fails for a valid pool; 0 for NULL). */
@@ -127,10 +138,10 @@ RIPEN_API int ripen_pool_current_worker(const struct ripen_pool *pool);
 
 struct ripen_task_opts {
 	size_t size;		/* sizeof(struct ripen_task_opts) */
-	double base;		/* score under the default policy: higher runs first; finite */
-	uint32_t class_id;	/* business class, for policies and metrics */
+	double base RIPEN_DEFAULT(0);	/* score under the default policy: higher first; finite */
+	uint32_t class_id RIPEN_DEFAULT(0); /* business class, for policies and metrics */
 };
-#define RIPEN_TASK_OPTS_INIT { .size = sizeof(struct ripen_task_opts) }
+#define RIPEN_TASK_OPTS_INIT RIPEN_INIT_SIZE_(struct ripen_task_opts)
 
 typedef void ripen_fn(void *arg);
 
