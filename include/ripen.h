@@ -41,6 +41,7 @@ extern "C" {
 
 struct ripen_pool;
 struct ripen_task;
+struct ripen_policy;			/* opaque, immutable once built */
 
 /* ---------------------------------------------------------------- pools */
 
@@ -53,11 +54,19 @@ struct ripen_pool_opts {
 	size_t size;		/* sizeof(struct ripen_pool_opts) */
 	unsigned workers RIPEN_DEFAULT(0); /* 0 = online CPUs; at most RIPEN_MAX_WORKERS */
 	bool start_paused RIPEN_DEFAULT(false); /* accept submits, run nothing until resumed */
-	bool pin_workers RIPEN_DEFAULT(false); /* pin worker i to the i-th CPU this process may use (mod their
-				 * count): for servers that dedicate cores; keeps two workers
-				 * from time-sharing one CPU, which costs a relaxed scheduler
-				 * its order while it lasts */
+	/* pin worker i to the i-th CPU this process may use (mod their count):
+	 * for servers that dedicate cores; keeps two workers from time-sharing
+	 * one CPU, which costs a relaxed scheduler its order while it lasts */
+	bool pin_workers RIPEN_DEFAULT(false);
+	/* taken over, even when create fails; NULL = ripen_policy_static() */
+	struct ripen_policy *policy RIPEN_DEFAULT(nullptr);
+	/* 0 = RIPEN_REBALANCE_DEFAULT_NS. RIPEN_REBALANCE_OFF: no rebalancer
+	 * thread, so no re-scoring of time-varying policies, no merging and no
+	 * delayed tasks (-EINVAL): for tests and benchmarks */
+	uint64_t rebalance_period_ns RIPEN_DEFAULT(0);
 };
+#define RIPEN_REBALANCE_DEFAULT_NS 2000000ull	/* 2 ms: see runtime/rebalance.c */
+#define RIPEN_REBALANCE_OFF UINT64_MAX
 #define RIPEN_POOL_OPTS_INIT RIPEN_INIT_SIZE_(struct ripen_pool_opts)
 
 #define RIPEN_MAX_WORKERS 1024u
@@ -103,9 +112,10 @@ RIPEN_API int ripen_pool_shutdown(struct ripen_pool *pool, enum ripen_shutdown h
 
 /*
  * Shut down with RIPEN_SHUTDOWN_DRAIN unless already shut down, join and
- * free. Task handles still held stay valid (ripen_task_state, _wait,
- * _release work on them). Must not be called from one of the pool's own
- * tasks (aborts). NULL is a no-op.
+ * free. Task handles still held stay valid (every ripen_task_* call works on
+ * them, before, during or after destroy; the last release frees what is
+ * left). Other calls on the pool itself must not race destroy. Must not be
+ * called from one of the pool's own tasks (aborts). NULL is a no-op.
  */
 RIPEN_API void ripen_pool_destroy(struct ripen_pool *pool);
 
@@ -123,6 +133,15 @@ struct ripen_pool_stats {
 	uint64_t stale_dropped RIPEN_DEFAULT(0); /* heap entries found stale when they surfaced */
 	uint64_t parks RIPEN_DEFAULT(0); /* times a worker went to sleep */
 	uint64_t inline_runs RIPEN_DEFAULT(0); /* queued tasks run inline by ripen_task_wait() */
+	uint64_t delayed RIPEN_DEFAULT(0); /* waiting for their release time right now */
+	uint64_t released RIPEN_DEFAULT(0); /* releases of delayed and periodic tasks */
+	uint64_t reprioritized RIPEN_DEFAULT(0); /* successful ripen_task_reprioritize() calls */
+	uint64_t rekeys RIPEN_DEFAULT(0); /* heaps re-keyed (policy swap or re-score) */
+	uint64_t rekeyed_entries RIPEN_DEFAULT(0); /* entries those re-keys touched */
+	uint64_t bad_scores RIPEN_DEFAULT(0); /* NaN/inf scores from custom policies */
+	uint64_t rebalances RIPEN_DEFAULT(0); /* rebalancer periods */
+	uint64_t merged RIPEN_DEFAULT(0); /* entries the rebalancer merged and dealt out */
+	uint64_t rescued RIPEN_DEFAULT(0); /* entries moved off a worker stuck in a long task */
 };
 #define RIPEN_POOL_STATS_INIT RIPEN_INIT_SIZE_(struct ripen_pool_stats)
 RIPEN_API int ripen_pool_stats(struct ripen_pool *pool, struct ripen_pool_stats *st);
@@ -136,10 +155,25 @@ RIPEN_API int ripen_pool_current_worker(const struct ripen_pool *pool);
 
 /* ---------------------------------------------------------------- tasks */
 
+struct ripen_task_view;
+
+/* Next release time (ripen_now_ns clock) of a task with a trigger, from its
+ * view (pool_ctx included), or 0 to stop. Called on a worker after each run. */
+typedef uint64_t ripen_trigger_fn(const struct ripen_task_view *t);
+
 struct ripen_task_opts {
 	size_t size;		/* sizeof(struct ripen_task_opts) */
 	double base RIPEN_DEFAULT(0);	/* score under the default policy: higher first; finite */
 	uint32_t class_id RIPEN_DEFAULT(0); /* business class, for policies and metrics */
+	uint32_t inbox RIPEN_DEFAULT(0); /* 0: any worker; k: worker (k - 1) mod workers
+				 * receives it (affinity; the others may still steal it) */
+	uint64_t not_before_ns RIPEN_DEFAULT(0); /* absolute, ripen_now_ns clock: never start earlier */
+	uint64_t deadline_ns RIPEN_DEFAULT(0); /* for EDF and the task view; 0 = none */
+	uint64_t interval_ns RIPEN_DEFAULT(0); /* periodic: run again every interval, measured from
+				 * the previous release (no drift; missed releases are
+				 * skipped, not bunched), until cancelled */
+	ripen_trigger_fn *trigger RIPEN_DEFAULT(nullptr); /* after each run: next release, or 0 to
+				 * stop (exclusive with interval_ns) */
 };
 #define RIPEN_TASK_OPTS_INIT RIPEN_INIT_SIZE_(struct ripen_task_opts)
 
@@ -155,7 +189,8 @@ enum ripen_task_state {
 /*
  * Queue fn(arg). opts NULL = base 0, class 0. With out non-NULL the caller
  * gets a handle it must give back with ripen_task_release(); with out NULL
- * the task is detached. Equal scores run in submit order (FIFO).
+ * the task is detached. Equal scores run in submit order on one worker;
+ * across workers the order is relaxed (see the README's rank error).
  * -EINVAL: pool or fn NULL, base NaN or infinite, unknown opts->size.
  * -ESHUTDOWN: the pool is shutting down; the task is not run, nothing leaks.
  * -ENOMEM. On any error *out is set to NULL.
@@ -170,10 +205,12 @@ RIPEN_API int ripen_task_cancel(struct ripen_task *t);
 
 /*
  * Wait until the task is done or cancelled: 0, or -ETIMEDOUT. timeout_ns < 0
- * waits forever, 0 polls. Called from inside a task of the same pool, a
- * target that has not started yet is run inline by the waiter (so a
- * fork-join pattern cannot deadlock the pool); a running target is waited
- * for. Waits deadlock only if they form a cycle (A waits B waits A).
+ * waits forever, 0 polls. Called from inside a task of the same pool with
+ * timeout_ns < 0, a target that has not started yet is run inline by the
+ * waiter (so a fork-join pattern cannot deadlock the pool); a running target
+ * is waited for. Such waits deadlock only if they form a cycle (A waits B
+ * waits A). With a timeout >= 0 nothing is run inline (it could overrun the
+ * timeout), so on a pool whose every worker waits, such a wait times out.
  * -EINVAL: t NULL.
  */
 RIPEN_API int ripen_task_wait(struct ripen_task *t, int64_t timeout_ns);
@@ -184,6 +221,64 @@ RIPEN_API enum ripen_task_state ripen_task_state(const struct ripen_task *t);
 /* Drop the handle; the task still runs. The handle must not be used after.
  * NULL is a no-op. Never fails. */
 RIPEN_API void ripen_task_release(struct ripen_task *t);
+
+/*
+ * Give a queued task a new base. Lazy: the task's version is bumped and a
+ * fresh entry queued; the old entry is dropped when it surfaces. 0; -EINVAL
+ * (t NULL, NaN or infinite base); -EALREADY once started, done or cancelled
+ * (a periodic task between runs is queued, and can be re-prioritised).
+ */
+RIPEN_API int ripen_task_reprioritize(struct ripen_task *t, double new_base);
+
+/* ------------------------------------------------------------- policies */
+
+/* What a policy knows about a queued task. */
+struct ripen_task_view {
+	double base;
+	uint32_t class_id;
+	uint64_t submit_ns;	/* ripen_now_ns clock */
+	uint64_t deadline_ns;	/* 0 = none */
+	void *arg;		/* the task's argument */
+	void *pool_ctx;		/* the context last published on the pool */
+};
+
+/* Score of a queued task at now_ns: higher runs first. NaN and +-inf are
+ * treated as the lowest score and counted (stats.bad_scores). */
+typedef double ripen_score_fn(const struct ripen_task_view *t, uint64_t now_ns,
+			      void *policy_ctx);
+
+#define RIPEN_POLICY_TIME_VARYING 1u	/* the order of two queued tasks can change over time */
+
+/*
+ * Constructors return NULL on bad parameters (tau not positive and finite,
+ * NULL fn, n = 0, NULL w or inner) or without memory. A policy handed to a
+ * constructor (inner), to ripen_pool_create or to ripen_pool_set_policy is
+ * owned by the callee, even when the call fails.
+ */
+RIPEN_API struct ripen_policy *ripen_policy_fifo(void);		/* -submit_ns */
+RIPEN_API struct ripen_policy *ripen_policy_static(void);		/* base (the default) */
+RIPEN_API struct ripen_policy *ripen_policy_linear_aging(double tau_s); /* base * (1 + wait/tau) */
+RIPEN_API struct ripen_policy *ripen_policy_additive_aging(double tau_s); /* base + wait/tau: key once */
+RIPEN_API struct ripen_policy *ripen_policy_edf(void);		/* earliest deadline_ns first; none last */
+/* The class's weight multiplies the base before `inner` scores it; classes
+ * at or beyond n weigh 1. Weights must be finite. */
+RIPEN_API struct ripen_policy *ripen_policy_class_weights(const double *w, size_t n,
+							  struct ripen_policy *inner);
+RIPEN_API struct ripen_policy *ripen_policy_custom(ripen_score_fn *fn, void *policy_ctx,
+						   unsigned flags, void (*ctx_free)(void *));
+/* Free a policy never handed to a pool. NULL is a no-op. */
+RIPEN_API void ripen_policy_free(struct ripen_policy *p);
+
+/* Swap the pool's policy (the pool takes ownership, even on error): queued
+ * work is re-keyed, the new order holds from each worker's next dispatch.
+ * The old policy is freed after an RCU grace period. -EINVAL: NULL. */
+RIPEN_API int ripen_pool_set_policy(struct ripen_pool *pool, struct ripen_policy *p);
+/* Publish a context for policies and triggers (task view's pool_ctx); the
+ * previous one is passed to its ctx_free after a grace period. */
+RIPEN_API int ripen_pool_set_context(struct ripen_pool *pool, void *ctx,
+				     void (*ctx_free)(void *));
+/* The clock of submit_ns, deadlines and not_before: CLOCK_MONOTONIC in ns. */
+RIPEN_API uint64_t ripen_now_ns(void);
 
 /* Text for a code returned by this library (0 or negative errno). Never NULL. */
 RIPEN_API const char *ripen_strerror(int err);

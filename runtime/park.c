@@ -102,9 +102,11 @@ bool ripen__work_visible(struct ripen__worker *w)
 
 		if (ripen__inbox_hint(v) > 0)
 			return true;
-		/* relaxed: a hint; a thief takes queued heap entries of a peer
-		 * that is inside a long task (worker.c) */
-		if (v != w && atomic_load_explicit(&v->qsize, memory_order_relaxed) > 0)
+		/* seq_cst: pairs with the seq_cst qsize store of whoever adds
+		 * work to a heap from outside its owner's step (a task's child,
+		 * the rebalancer's deal) before it looks for sleepers; our own
+		 * heap counts too: the rebalancer may have dealt into it */
+		if (atomic_load_explicit(&v->qsize, memory_order_seq_cst) > 0)
 			return true;
 	}
 	return false;

@@ -27,6 +27,7 @@
 #include <urcu/wfcqueue.h>
 
 #include "common-internal.h"
+#include "policy-internal.h"
 #include "prioq-internal.h"
 #include "ripen.h"
 
@@ -46,6 +47,7 @@ struct ripen__worker {
 	alignas(RIPEN_CACHELINE) struct cds_wfcq_tail inbox_tail;
 	_Atomic uint64_t inbox_in;	/* submits aimed at this inbox, counted before the enqueue */
 	_Atomic uint64_t inbox_rejected; /* of those, refused by a closed pool */
+	_Atomic uint64_t inbox_extra;	/* re-entries (re-prioritised tasks): hint only */
 
 	/* --- thieves' line: the heap lock and what the holder publishes */
 	alignas(RIPEN_CACHELINE) _Atomic uint32_t heap_lock; /* owner in its step, or a thief; try-only for thieves */
@@ -58,6 +60,14 @@ struct ripen__worker {
 	/* --- owner only (counters are read relaxed by ripen_pool_stats) */
 	alignas(RIPEN_CACHELINE) struct ripen__prioq heap;
 	uint32_t primed_gen;		/* last prime_gen this worker drained for */
+	/* keys in the heap were computed with these (written under heap_lock,
+	 * read by thieves that hold it) */
+	uint64_t keyed_ref;		/* reference time of time-varying keys */
+	uint64_t keyed_policy_gen;	/* policy/context generation */
+	uint64_t keyed_time_gen;	/* re-score generation */
+	uint64_t rekey_not_before;	/* throttle for periodic re-scores */
+	const struct ripen_policy *pol; /* policy for this step (RCU read side) */
+	void *pool_ctx;			/* context for this step (RCU read side) */
 	struct ripen_pool *pool;
 	unsigned index;
 	uint64_t rng;
@@ -76,6 +86,22 @@ struct ripen__worker {
 	_Atomic uint64_t n_stale;
 	_Atomic uint64_t n_parks;
 	_Atomic uint64_t n_inline;
+	_Atomic uint64_t n_rekeys;
+	_Atomic uint64_t n_rekeyed;
+	_Atomic uint64_t n_bad;
+};
+
+/* A context published with ripen_pool_set_context. */
+struct ripen__ctx {
+	void *ctx;
+	void (*ctx_free)(void *);
+};
+
+/* An entry of the pool's timer heap (delayed and periodic tasks). */
+struct ripen__timer {
+	uint64_t release_ns;
+	uint64_t seq;
+	struct ripen_task *task;
 };
 
 enum ripen__paused {
@@ -101,6 +127,7 @@ struct ripen_pool {
 	_Atomic uint32_t prime_gen;	/* bumped by each resume */
 	_Atomic uint32_t primed;	/* workers that drained their inbox for prime_gen */
 	_Atomic uint32_t stop;		/* workers exit (set once idle after shutdown) */
+	_Atomic uint32_t rebal_idle;	/* the rebalancer sleeps until poked (park.c-style Dekker) */
 
 	/* --- changes when workers sleep or wake */
 	alignas(RIPEN_CACHELINE) _Atomic uint32_t nsleeping;
@@ -113,6 +140,37 @@ struct ripen_pool {
 
 	pthread_mutex_t admin_lock;	/* rank RIPEN_LOCK_ADMIN: shutdown/destroy */
 	bool shut_down;
+	bool destroyed;			/* the shell waits for the last task handle */
+	_Atomic uint64_t handles;	/* task handles not yet released, +1 for the pool */
+
+	/* --- policy and context: RCU-protected pointers (policy.c, rebalance.c) */
+	alignas(RIPEN_CACHELINE) struct ripen_policy *_Atomic policy;
+	struct ripen__ctx *_Atomic ctx;
+	_Atomic uint64_t policy_gen;	/* bumped by every swap: re-key now */
+	_Atomic uint64_t time_gen;	/* bumped each period for time-varying policies */
+	_Atomic uint64_t ref_ns;	/* reference time of time-varying keys */
+	_Atomic uint64_t n_reprio;
+	pthread_mutex_t swap_lock;	/* rank RIPEN_LOCK_SWAP: serialises swaps */
+
+	/* --- rebalancer and timers (rebalance.c) */
+	alignas(RIPEN_CACHELINE) _Atomic uint32_t rebal_word; /* futex: poked to wake it */
+	uint64_t period_ns;		/* 0: no rebalancer */
+	pthread_t rebal_thread;
+	bool rebal_started;
+	pthread_mutex_t timer_lock;	/* rank RIPEN_LOCK_TIMER */
+	struct ripen__timer *timers;	/* binary min-heap by (release_ns, seq) */
+	size_t ntimers, timers_cap;
+	uint64_t planned_wake_ns;	/* under timer_lock: when the rebalancer will look next */
+	_Atomic uint64_t n_delayed;
+	_Atomic uint64_t n_released;
+	_Atomic uint64_t n_timer_cancelled;
+	_Atomic uint64_t n_rebalances;
+	_Atomic uint64_t n_merged;
+	_Atomic uint64_t n_rescued;
+	uint64_t *last_done;		/* rebalancer only: workers' done at its last look */
+	uint64_t rebal_rng;		/* rebalancer only */
+	unsigned *deal_order;		/* rebalancer only: scratch for deal() */
+	bool *deal_done;
 };
 
 /*
@@ -121,7 +179,9 @@ struct ripen_pool {
  * (Inbox locks are try-locks and never waited on, so they have no rank.)
  */
 enum ripen__lock_rank {
-	RIPEN_LOCK_ADMIN = 1,
+	RIPEN_LOCK_ADMIN = 1,	/* shutdown, destroy, resume */
+	RIPEN_LOCK_SWAP = 2,	/* policy and context swaps */
+	RIPEN_LOCK_TIMER = 3,	/* the timer heap and timed tasks' state */
 };
 
 /* The worker the calling thread is, or NULL. */
@@ -147,16 +207,52 @@ bool ripen__work_visible(struct ripen__worker *w);
 
 /* pool.c */
 bool ripen__pool_is_idle(struct ripen_pool *pool);
+void ripen__pool_unref(struct ripen_pool *pool);
 void ripen__pool_maybe_signal_idle(struct ripen_pool *pool);
+/* Enqueue a task into worker w's inbox: a new entry (counted == false: a
+ * re-entry of an already counted task) or a release (counted == true). */
+void ripen__inbox_push(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t,
+		       bool counted);
+struct ripen__worker *ripen__pick_target(struct ripen_pool *pool, uint32_t inbox_opt);
+
+/* worker.c: heap access for the rebalancer (worker.c's lock protocol) */
+bool ripen__heap_trylock(struct ripen__worker *v);
+/* After adding to v's heap from outside v's step: publish, wake a sleeper. */
+void ripen__heap_announce(struct ripen__worker *v, uint64_t *rng);
+void ripen__heap_unlock(struct ripen__worker *v);
+/* Recompute e's key for worker w's heap (w's keyed_ref, the caller's policy). */
+void ripen__rekey_entry(struct ripen__worker *w, const struct ripen_policy *pol, void *pool_ctx,
+			struct ripen__entry *e);
+void ripen__task_view(const struct ripen_task *t, void *pool_ctx, struct ripen_task_view *v);
+
+/* rebalance.c */
+int ripen__rebalancer_start(struct ripen_pool *pool);
+void ripen__rebalancer_stop(struct ripen_pool *pool);
+void ripen__rebalancer_poke(struct ripen_pool *pool);
+/* Put a timed task into the timer heap (caller holds timer_lock). 0 or -ENOMEM. */
+int ripen__timer_push_locked(struct ripen_pool *pool, struct ripen_task *t);
+void ripen__timers_fini(struct ripen_pool *pool);
+/* Shutdown: cancel every task still waiting in the timer heap. */
+void ripen__timers_cancel_all(struct ripen_pool *pool);
+
+/* RCU (rebalance.c): the read side, and the TSan token of RELIABILITY.md */
+void ripen__rcu_read_lock(void);
+void ripen__rcu_read_unlock(void);
+void ripen__rcu_synchronize(void);
+void ripen__rcu_register(void);
+void ripen__rcu_unregister(void);
 
 static inline uint64_t ripen__inbox_hint(struct ripen__worker *w)
 {
+	/* Subtracted counters first: a reject or take counted here always
+	 * has its increment of inbox_in counted below, so the hint can err
+	 * only towards "non-empty". acquire: pairs with the release adds. */
+	uint64_t rej = atomic_load_explicit(&w->inbox_rejected, memory_order_acquire);
+	uint64_t taken = atomic_load_explicit(&w->inbox_taken, memory_order_acquire);
 	/* seq_cst: the sleeper's half of the Dekker pair with the submitter's
 	 * inbox_in increment; see park.c */
-	uint64_t in = atomic_load_explicit(&w->inbox_in, memory_order_seq_cst);
-	uint64_t rej = atomic_load_explicit(&w->inbox_rejected, memory_order_relaxed);
-	/* relaxed: hint only, a stale value errs towards "non-empty" */
-	uint64_t taken = atomic_load_explicit(&w->inbox_taken, memory_order_relaxed);
+	uint64_t in = atomic_load_explicit(&w->inbox_in, memory_order_seq_cst) +
+		      atomic_load_explicit(&w->inbox_extra, memory_order_seq_cst);
 	int64_t d = (int64_t)(in - rej - taken);
 
 	return d > 0 ? (uint64_t)d : 0;

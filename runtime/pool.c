@@ -52,6 +52,7 @@
 
 #include "alloc-internal.h"
 #include "fault-internal.h"
+#include "policy-internal.h"
 #include "pool-internal.h"
 #include "task-internal.h"
 
@@ -188,13 +189,54 @@ static bool opts_size_ok(size_t size, size_t min, size_t max)
 	return size >= min && size <= max;
 }
 
-static void free_pool(struct ripen_pool *pool)
+/* What a destroyed pool no longer needs. */
+static void free_pool_resources(struct ripen_pool *pool)
 {
+	/* relaxed: no thread of the pool is left */
+	struct ripen__ctx *c = atomic_load_explicit(&pool->ctx, memory_order_relaxed);
+
 	for (unsigned i = 0; i < pool->nworkers; i++)
 		ripen__prioq_fini(&pool->workers[i].heap);
+	ripen__timers_fini(pool);
+	ripen_policy_free(atomic_load_explicit(&pool->policy, memory_order_relaxed));
+	atomic_store_explicit(&pool->policy, NULL, memory_order_relaxed);
+	if (c != NULL) {
+		if (c->ctx_free != NULL)
+			c->ctx_free(c->ctx);
+		free(c);
+	}
+	atomic_store_explicit(&pool->ctx, NULL, memory_order_relaxed);
+	free(pool->last_done);
+	free(pool->deal_order);
+	free(pool->deal_done);
+	pool->last_done = NULL;
+	pool->deal_order = NULL;
+	pool->deal_done = NULL;
+}
+
+/* The shell: what task handles may still touch (timer_lock, counters). */
+static void free_pool_shell(struct ripen_pool *pool)
+{
 	free(pool->workers);
 	pthread_mutex_destroy(&pool->admin_lock);
+	pthread_mutex_destroy(&pool->swap_lock);
+	pthread_mutex_destroy(&pool->timer_lock);
 	free(pool);
+}
+
+static void free_pool(struct ripen_pool *pool)
+{
+	free_pool_resources(pool);
+	free_pool_shell(pool);
+}
+
+/* Drop a reference to the pool's shell: the pool's own (destroy) or a task
+ * handle's (ripen_task_release). Any thread. */
+void ripen__pool_unref(struct ripen_pool *pool)
+{
+	/* acq_rel: the last one sees every other holder's accesses */
+	if (atomic_fetch_sub_explicit(&pool->handles, 1, memory_order_acq_rel) == 1)
+		free_pool_shell(pool);
 }
 
 /* Worker i gets the i-th CPU of the process's affinity mask (mod count). */
@@ -220,6 +262,10 @@ static void stop_and_join(struct ripen_pool *pool)
 {
 	/* seq_cst: the waker's side of the park protocol (stop before parked) */
 	atomic_store_explicit(&pool->stop, 1, memory_order_seq_cst);
+	/* The rebalancer goes first: it may hold entries between taking them
+	 * from one heap and dealing them to another, and must not deal them
+	 * into the heap of a worker that has already exited. */
+	ripen__rebalancer_stop(pool);
 	ripen__wake_all(pool);
 	for (unsigned i = 0; i < pool->nworkers; i++) {
 		if (pool->workers[i].started)
@@ -236,17 +282,29 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
 	unsigned n;
 	int rc = 0;
 
-	if (out == NULL)
+	if (opts != NULL && opts->size >= offsetof(struct ripen_pool_opts, policy) +
+					     sizeof(opts->policy) &&
+	    opts->size <= sizeof(struct ripen_pool_opts))
+		o.policy = opts->policy; /* taken over from here on, whatever happens */
+	if (out == NULL) {
+		ripen_policy_free(o.policy);
 		return -EINVAL;
+	}
 	*out = NULL;
 	if (opts != NULL) {
 		if (!opts_size_ok(opts->size, offsetof(struct ripen_pool_opts, pin_workers) + sizeof(bool),
-				  sizeof(struct ripen_pool_opts)))
+				  sizeof(struct ripen_pool_opts))) {
+			ripen_policy_free(o.policy);
 			return -EINVAL;
+		}
 		memcpy(&o, opts, opts->size);
 	}
-	if (o.workers > RIPEN_MAX_WORKERS)
+	if (o.workers > RIPEN_MAX_WORKERS) {
+		ripen_policy_free(o.policy);
 		return -EINVAL;
+	}
+	if (o.policy == NULL && (o.policy = ripen_policy_static()) == NULL)
+		return -ENOMEM;
 	n = o.workers;
 	if (n == 0) {
 		long c = sysconf(_SC_NPROCESSORS_ONLN);
@@ -254,20 +312,42 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
 		n = c < 1 ? 1 : c > (long)RIPEN_MAX_WORKERS ? RIPEN_MAX_WORKERS : (unsigned)c;
 	}
 
-	if (RIPEN_FAULT(RIPEN_FAULT_POOL_ALLOC))
+	pool = RIPEN_FAULT(RIPEN_FAULT_POOL_ALLOC) ? NULL :
+		aligned_alloc(RIPEN_CACHELINE, (sizeof(*pool) + RIPEN_CACHELINE - 1) &
+					       ~(size_t)(RIPEN_CACHELINE - 1));
+	if (pool == NULL) {
+		ripen_policy_free(o.policy);
 		return -ENOMEM;
-	pool = aligned_alloc(RIPEN_CACHELINE, (sizeof(*pool) + RIPEN_CACHELINE - 1) &
-				 ~(size_t)(RIPEN_CACHELINE - 1));
-	if (pool == NULL)
-		return -ENOMEM;
+	}
 	memset(pool, 0, sizeof(*pool));
 	if (RIPEN_FAULT(RIPEN_FAULT_POOL_ALLOC) ||
-	    (pool->workers = aligned_alloc(RIPEN_CACHELINE, n * sizeof(struct ripen__worker))) == NULL) {
+	    (pool->workers = aligned_alloc(RIPEN_CACHELINE, n * sizeof(struct ripen__worker))) == NULL ||
+	    (pool->last_done = calloc(n, sizeof(uint64_t))) == NULL ||
+	    (pool->deal_order = calloc(n, sizeof(unsigned))) == NULL ||
+	    (pool->deal_done = calloc(n, sizeof(bool))) == NULL) {
+		free(pool->last_done);
+		free(pool->deal_order);
+		free(pool->workers);
 		free(pool);
+		ripen_policy_free(o.policy);
 		return -ENOMEM;
 	}
 	memset(pool->workers, 0, n * sizeof(struct ripen__worker));
 	pthread_mutex_init(&pool->admin_lock, NULL);
+	pthread_mutex_init(&pool->swap_lock, NULL);
+	pthread_mutex_init(&pool->timer_lock, NULL);
+	atomic_init(&pool->policy, o.policy);
+	atomic_init(&pool->ctx, NULL);
+	atomic_init(&pool->policy_gen, 0);
+	atomic_init(&pool->time_gen, 0);
+	atomic_init(&pool->ref_ns, ripen__now_ns());
+	atomic_init(&pool->n_reprio, 0);
+	atomic_init(&pool->rebal_word, 0);
+	atomic_init(&pool->rebal_idle, 0);
+	atomic_init(&pool->handles, 1);
+	pool->rebal_rng = seed_rng(&pool->rebal_rng);
+	pool->period_ns = o.rebalance_period_ns == 0 ? RIPEN_REBALANCE_DEFAULT_NS :
+			  o.rebalance_period_ns == RIPEN_REBALANCE_OFF ? 0 : o.rebalance_period_ns;
 	atomic_init(&pool->closed, 0);
 	atomic_init(&pool->mode, RIPEN_MODE_RUN);
 	atomic_init(&pool->paused, o.start_paused ? RIPEN_PAUSED : RIPEN_RUNNING);
@@ -290,6 +370,9 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
 		atomic_init(&w->inbox_taken, 0);
 		atomic_init(&w->inbox_in, 0);
 		atomic_init(&w->inbox_rejected, 0);
+		atomic_init(&w->inbox_extra, 0);
+		/* relaxed: before the threads exist */
+		w->keyed_ref = atomic_load_explicit(&pool->ref_ns, memory_order_relaxed);
 		atomic_init(&w->parked, 0);
 		atomic_init(&w->heap_lock, 0);
 		atomic_init(&w->pub_top, 0);
@@ -320,6 +403,8 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
 		}
 		w->started = true;
 	}
+	if (rc == 0)
+		rc = ripen__rebalancer_start(pool);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		stop_and_join(pool);
@@ -341,8 +426,8 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
  *   1. prime_gen += 1, primed = 0; paused = PRIMING [seq_cst]; wake all;
  *   2. each worker drains its inbox into its heap, primed += 1 [release];
  *   3. when primed == nworkers [acquire]: paused = RUNNING [seq_cst]; wake all.
- * Workers that exit early (none do while paused) would stall step 3, so it
- * also stops waiting once stop is set.
+ * Workers do not exit while the pool is paused or priming (stop is set
+ * only after a shutdown has resumed the pool), so step 3 always ends.
  */
 static void resume_locked(struct ripen_pool *pool)
 {
@@ -367,6 +452,11 @@ int ripen_pool_resume(struct ripen_pool *pool)
 {
 	if (pool == NULL)
 		return -EINVAL;
+	/* acquire: pairs with the seq_cst store of RUNNING. A running pool
+	 * needs nothing; this also keeps a resume from inside a task (the
+	 * pool runs) from waiting on admin_lock held by a draining shutdown */
+	if (atomic_load_explicit(&pool->paused, memory_order_acquire) == RIPEN_RUNNING)
+		return 0;
 	pthread_mutex_lock(&pool->admin_lock);
 	resume_locked(pool);
 	pthread_mutex_unlock(&pool->admin_lock);
@@ -387,6 +477,53 @@ int ripen_pool_current_worker(const struct ripen_pool *pool)
 
 /* ---------------------------------------------------------------- submit */
 
+struct ripen__worker *ripen__pick_target(struct ripen_pool *pool, uint32_t inbox_opt)
+{
+	struct ripen__worker *w;
+
+	if (inbox_opt != 0)
+		return &pool->workers[(inbox_opt - 1) % pool->nworkers];
+	if (tls_cursor >= pool->nworkers) {
+		if (tls_rng == 0)
+			tls_rng = seed_rng(&tls_rng);
+		tls_cursor = ripen__rand_below(&tls_rng, pool->nworkers);
+	}
+	w = &pool->workers[tls_cursor];
+	tls_cursor = tls_cursor + 1 < pool->nworkers ? tls_cursor + 1 : 0;
+	return w;
+}
+
+/* Steps 5-6 of submit: enqueue, then wake whoever should take it. */
+static void enqueue_and_wake(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t)
+{
+	RIPEN_TSAN_RELEASE(t);
+	cds_wfcq_enqueue(&w->inbox_head, &w->inbox_tail, &t->node);
+	/* seq_cst: S3, S4 of the park protocol. A paused pool wakes
+	 * everyone when it resumes: no wake-up per submit meanwhile. */
+	if (atomic_load_explicit(&pool->paused, memory_order_seq_cst) != RIPEN_RUNNING) {
+		/* nothing to wake */
+	} else if (atomic_load_explicit(&w->parked, memory_order_seq_cst)) {
+		ripen__wake_worker(w);
+	} else if (atomic_load_explicit(&pool->nsleeping, memory_order_seq_cst)) {
+		if (tls_rng == 0)
+			tls_rng = seed_rng(&tls_rng);
+		ripen__wake_one(pool, &tls_rng);
+	}
+	/* seq_cst: the rebalancer's idle sleep is the same Dekker pair
+	 * (rebalance.c: it stores rebal_idle, then checks the counters) */
+	if (atomic_load_explicit(&pool->rebal_idle, memory_order_seq_cst))
+		ripen__rebalancer_poke(pool);
+}
+
+void ripen__inbox_push(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t,
+		       bool counted)
+{
+	/* seq_cst: S1 of the park protocol; for counted tasks also the in-side
+	 * of idle detection, counted before the task can be seen */
+	atomic_fetch_add_explicit(counted ? &w->inbox_in : &w->inbox_extra, 1, memory_order_seq_cst);
+	enqueue_and_wake(pool, w, t);
+}
+
 int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 		 const struct ripen_task_opts *opts, struct ripen_task **out)
 {
@@ -394,6 +531,7 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 	struct ripen__worker *self = ripen__self, *w;
 	struct ripen_task *t;
 	uint64_t now;
+	bool delayed, timed;
 
 	if (out != NULL)
 		*out = NULL;
@@ -407,41 +545,67 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 	}
 	if (o.base != o.base || o.base - o.base != 0.0) /* NaN or infinite */
 		return -EINVAL;
+	if (o.interval_ns != 0 && o.trigger != NULL)
+		return -EINVAL;
+	now = ripen__now_ns();
+	delayed = o.not_before_ns > now;
+	timed = delayed || o.interval_ns != 0 || o.trigger != NULL;
+	if (timed && pool->period_ns == 0)
+		return -EINVAL; /* timers live in the rebalancer */
 
-	t = ripen__task_alloc();
+	t = ripen__task_alloc(timed);
 	if (t == NULL)
 		return -ENOMEM;
 	t->fn = fn;
 	t->arg = arg;
 	t->pool = pool;
-	t->base = o.base;
+	atomic_init(&t->base, o.base);
 	t->class_id = o.class_id;
+	t->deadline_ns = o.deadline_ns;
 	t->magic = RIPEN_TASK_MAGIC;
-	now = ripen__now_ns();
 	t->seq = now > tls_last_seq ? now : tls_last_seq + 1;
 	tls_last_seq = t->seq;
 	atomic_init(&t->state, TS_QUEUED);
 	atomic_init(&t->refs, out != NULL ? 2 : 1);
 	atomic_init(&t->version, 0);
+	atomic_init(&t->node_busy, 0);
+	if (timed) {
+		t->timed->release_ns = delayed ? o.not_before_ns : t->seq;
+		t->timed->interval_ns = o.interval_ns;
+		t->timed->trigger = o.trigger;
+		t->timed->target = o.inbox;
+		t->timed->where = RIPEN_T_OUT;
+	}
 
-	if (self != NULL && self->pool == pool) {
+	if (delayed) {
+		int rc = 0;
+
+		/* seq_cst: as in step 4 below (a delayed task is refused or kept) */
+		if (atomic_load_explicit(&pool->closed, memory_order_seq_cst)) {
+			rc = -ESHUTDOWN;
+		} else {
+			pthread_mutex_lock(&pool->timer_lock);
+			rc = ripen__timer_push_locked(pool, t);
+			pthread_mutex_unlock(&pool->timer_lock);
+		}
+		if (rc != 0) {
+			t->magic = RIPEN_TASK_DEAD;
+			ripen__free(t, ripen__task_size(t));
+			return rc;
+		}
+		ripen__rebalancer_poke(pool);
+	} else if (self != NULL && self->pool == pool) {
 		/* acquire: pairs with the release store of mode in shutdown */
 		if (atomic_load_explicit(&pool->mode, memory_order_acquire) == RIPEN_MODE_CANCEL) {
 			/* relaxed: statistics only */
 			atomic_fetch_add_explicit(&pool->int_rejected, 1, memory_order_relaxed);
 			t->magic = RIPEN_TASK_DEAD;
-			ripen__free(t, sizeof(*t));
+			ripen__free(t, ripen__task_size(t));
 			return -ESHUTDOWN;
 		}
 		ripen__worker_push_local(self, t);
 	} else {
-		if (tls_cursor >= pool->nworkers) {
-			if (tls_rng == 0)
-				tls_rng = seed_rng(&tls_rng);
-			tls_cursor = ripen__rand_below(&tls_rng, pool->nworkers);
-		}
-		w = &pool->workers[tls_cursor];
-		tls_cursor = tls_cursor + 1 < pool->nworkers ? tls_cursor + 1 : 0;
+		w = ripen__pick_target(pool, o.inbox);
 		/* seq_cst: S1 (park.c) and the in-side of idle detection */
 		atomic_fetch_add_explicit(&w->inbox_in, 1, memory_order_seq_cst);
 		/* seq_cst: step 4; Dekker with step 3 of the shutdown protocol */
@@ -449,26 +613,73 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 			/* seq_cst: out-side of idle detection; shutdown waits on it */
 			atomic_fetch_add_explicit(&w->inbox_rejected, 1, memory_order_seq_cst);
 			t->magic = RIPEN_TASK_DEAD;
-			ripen__free(t, sizeof(*t));
+			ripen__free(t, ripen__task_size(t));
 			ripen__pool_maybe_signal_idle(pool);
 			return -ESHUTDOWN;
 		}
-		RIPEN_TSAN_RELEASE(t);
-		cds_wfcq_enqueue(&w->inbox_head, &w->inbox_tail, &t->node);
-		/* seq_cst: S3, S4 of the park protocol. A paused pool wakes
-		 * everyone when it resumes: no wake-up per submit meanwhile. */
-		if (atomic_load_explicit(&pool->paused, memory_order_seq_cst) != RIPEN_RUNNING) {
-			/* nothing to wake */
-		} else if (atomic_load_explicit(&w->parked, memory_order_seq_cst)) {
-			ripen__wake_worker(w);
-		} else if (atomic_load_explicit(&pool->nsleeping, memory_order_seq_cst)) {
-			if (tls_rng == 0)
-				tls_rng = seed_rng(&tls_rng);
-			ripen__wake_one(pool, &tls_rng);
-		}
+		/* relaxed: the enqueue below publishes it (and TSan is told) */
+		atomic_store_explicit(&t->node_busy, 1, memory_order_relaxed);
+		enqueue_and_wake(pool, w, t);
 	}
-	if (out != NULL)
+	if (out != NULL) {
+		/* relaxed: the handle keeps the pool's shell alive; the count
+		 * only has to be exact when it reaches zero (acq_rel there) */
+		atomic_fetch_add_explicit(&pool->handles, 1, memory_order_relaxed);
 		*out = t;
+	}
+	return 0;
+}
+
+uint64_t ripen_now_ns(void)
+{
+	return ripen__now_ns();
+}
+
+/* --------------------------------------------------------------- policies */
+
+int ripen_pool_set_policy(struct ripen_pool *pool, struct ripen_policy *p)
+{
+	struct ripen_policy *old;
+
+	if (pool == NULL || p == NULL) {
+		ripen_policy_free(p);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&pool->swap_lock);
+	/* release: publish the new policy's fields; pairs with the acquire
+	 * loads in step_begin (worker.c) and the rebalancer */
+	old = atomic_exchange_explicit(&pool->policy, p, memory_order_acq_rel);
+	/* release: after the pointer (step_begin loads the generation first) */
+	atomic_fetch_add_explicit(&pool->policy_gen, 1, memory_order_release);
+	ripen__rcu_synchronize();
+	ripen_policy_free(old);
+	pthread_mutex_unlock(&pool->swap_lock);
+	ripen__rebalancer_poke(pool);
+	return 0;
+}
+
+int ripen_pool_set_context(struct ripen_pool *pool, void *ctx, void (*ctx_free)(void *))
+{
+	struct ripen__ctx *c, *old;
+
+	if (pool == NULL)
+		return -EINVAL;
+	if ((c = malloc(sizeof(*c))) == NULL)
+		return -ENOMEM;
+	c->ctx = ctx;
+	c->ctx_free = ctx_free;
+	pthread_mutex_lock(&pool->swap_lock);
+	/* release/acquire: as in set_policy */
+	old = atomic_exchange_explicit(&pool->ctx, c, memory_order_acq_rel);
+	/* release: scores may depend on the context: re-key (as a swap) */
+	atomic_fetch_add_explicit(&pool->policy_gen, 1, memory_order_release);
+	ripen__rcu_synchronize();
+	if (old != NULL) {
+		if (old->ctx_free != NULL)
+			old->ctx_free(old->ctx);
+		free(old);
+	}
+	pthread_mutex_unlock(&pool->swap_lock);
 	return 0;
 }
 
@@ -493,6 +704,9 @@ int ripen_pool_shutdown(struct ripen_pool *pool, enum ripen_shutdown how)
 	atomic_store_explicit(&pool->closed, 1, memory_order_seq_cst);
 	resume_locked(pool);
 	ripen__wake_all(pool);
+	/* delayed tasks not yet due are cancelled in both modes; periodic
+	 * ones are not re-armed once the mode has changed (worker.c) */
+	ripen__timers_cancel_all(pool);
 	(void)wait_idle(pool, -1);
 	stop_and_join(pool);
 	pool->shut_down = true;
@@ -507,7 +721,9 @@ void ripen_pool_destroy(struct ripen_pool *pool)
 	if (ripen__self != NULL && ripen__self->pool == pool)
 		RIPEN_DIE("ripen_pool_destroy called from one of the pool's own tasks");
 	(void)ripen_pool_shutdown(pool, RIPEN_SHUTDOWN_DRAIN);
-	free_pool(pool);
+	free_pool_resources(pool);
+	pool->destroyed = true;
+	ripen__pool_unref(pool); /* the shell lives on while task handles do */
 }
 
 /* ------------------------------------------------------------------ stats */
@@ -538,7 +754,20 @@ int ripen_pool_stats(struct ripen_pool *pool, struct ripen_pool_stats *st)
 		s.stale_dropped += atomic_load_explicit(&w->n_stale, memory_order_relaxed);
 		s.parks += atomic_load_explicit(&w->n_parks, memory_order_relaxed);
 		s.inline_runs += atomic_load_explicit(&w->n_inline, memory_order_relaxed);
+		s.rekeys += atomic_load_explicit(&w->n_rekeys, memory_order_relaxed);
+		s.rekeyed_entries += atomic_load_explicit(&w->n_rekeyed, memory_order_relaxed);
+		s.bad_scores += atomic_load_explicit(&w->n_bad, memory_order_relaxed);
 	}
+	/* a delayed task cancelled before its release counts as submitted and
+	 * cancelled, so that submitted == run + cancelled + queued holds */
+	s.submitted += atomic_load_explicit(&pool->n_timer_cancelled, memory_order_relaxed);
+	s.cancelled += atomic_load_explicit(&pool->n_timer_cancelled, memory_order_relaxed);
+	s.delayed = atomic_load_explicit(&pool->n_delayed, memory_order_relaxed);
+	s.released = atomic_load_explicit(&pool->n_released, memory_order_relaxed);
+	s.reprioritized = atomic_load_explicit(&pool->n_reprio, memory_order_relaxed);
+	s.rebalances = atomic_load_explicit(&pool->n_rebalances, memory_order_relaxed);
+	s.merged = atomic_load_explicit(&pool->n_merged, memory_order_relaxed);
+	s.rescued = atomic_load_explicit(&pool->n_rescued, memory_order_relaxed);
 	s.size = size;
 	memcpy(st, &s, size);
 	return 0;

@@ -66,6 +66,8 @@ int ripen__prioq_reserve(struct ripen__prioq *q, size_t extra);
 int ripen__prioq_push(struct ripen__prioq *q, const struct ripen__entry *e);
 /* Remove the best entry into *out; false when empty. */
 bool ripen__prioq_pop(struct ripen__prioq *q, struct ripen__entry *out);
+/* Restore the heap property after keys changed in place: O(n). */
+void ripen__prioq_heapify(struct ripen__prioq *q);
 /* Check the heap property over the whole array (tests, debug). */
 bool ripen__prioq_valid(const struct ripen__prioq *q);
 

@@ -122,6 +122,37 @@ bool ripen__prioq_pop(struct ripen__prioq *q, struct ripen__entry *out)
 	return true;
 }
 
+void ripen__prioq_heapify(struct ripen__prioq *q)
+{
+	struct ripen__entry *a = q->a;
+	size_t n = q->n;
+
+	if (n < 2)
+		return;
+	/* Floyd: sift down every internal node, last first: O(n) */
+	for (size_t start = (n - 2) / D + 1; start-- > 0;) {
+		struct ripen__entry x = a[start];
+		size_t i = start;
+
+		for (;;) {
+			size_t c = i * D + 1, best, end;
+
+			if (c >= n)
+				break;
+			best = c;
+			end = c + D < n ? c + D : n;
+			for (size_t k = c + 1; k < end; k++)
+				if (ripen__entry_before(&a[k], &a[best]))
+					best = k;
+			if (!ripen__entry_before(&a[best], &x))
+				break;
+			a[i] = a[best];
+			i = best;
+		}
+		a[i] = x;
+	}
+}
+
 bool ripen__prioq_valid(const struct ripen__prioq *q)
 {
 	for (size_t i = 1; i < q->n; i++)

@@ -26,10 +26,12 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <urcu/wfcqueue.h>
 
+#include "common-internal.h"
 #include "ripen.h"
 
 enum {
@@ -38,7 +40,25 @@ enum {
 	TS_DONE = RIPEN_TASK_DONE,
 	TS_CANCELLED = RIPEN_TASK_CANCELLED,
 	TS_MASK = 3u,
-	TS_WAITERS = 4u,
+	TS_WAITERS = 4u,	/* someone sleeps on the word */
+	TS_CANCEL_REQ = 8u,	/* cancel asked while a periodic task ran: do not re-arm */
+};
+
+/* Where a timed task is (ripen__timed.where), under pool->timer_lock. */
+enum {
+	RIPEN_T_OUT = 0,	/* released (or never held): in an inbox, heap or running */
+	RIPEN_T_IN = 1,		/* in the pool's timer heap, waiting for release_ns */
+	RIPEN_T_CANCELLED_IN = 2, /* cancelled while in the timer heap: counted nowhere */
+};
+
+/* Extra state of delayed, periodic and triggered tasks, allocated with the
+ * task. Fields are under pool->timer_lock unless said otherwise. */
+struct ripen__timed {
+	uint64_t release_ns;		/* next (or last) release time */
+	uint64_t interval_ns;		/* immutable */
+	ripen_trigger_fn *trigger;	/* immutable */
+	uint32_t target;		/* immutable: 0 any, k: worker k-1 */
+	uint32_t where;			/* RIPEN_T_* */
 };
 
 #define RIPEN_TASK_MAGIC 0x7269706eu	/* "ripn" */
@@ -50,16 +70,23 @@ struct ripen_task {
 	void *arg;
 	struct ripen_pool *pool;
 	uint64_t seq;			/* submit sequence == submit time in ns (see pool.c) */
-	double base;
+	_Atomic double base;		/* ripen_task_reprioritize writes it */
 	uint32_t class_id;
 	uint32_t magic;
-	_Atomic uint32_t state;		/* TS_* | TS_WAITERS; futex word */
+	_Atomic uint32_t state;		/* TS_* | TS_WAITERS | TS_CANCEL_REQ; futex word */
 	_Atomic uint32_t refs;
-	_Atomic uint32_t version;	/* bumped by re-prioritisation (next issue) */
-	uint32_t pad_;
+	_Atomic uint32_t version;	/* bumped by re-prioritisation: older entries are stale */
+	_Atomic uint32_t node_busy;	/* 1 while `node` is linked in an inbox */
+	uint64_t deadline_ns;
+	struct ripen__timed *timed;	/* NULL, or right after the task in the same block */
 };
 
-struct ripen_task *ripen__task_alloc(void);
+static inline size_t ripen__task_size(const struct ripen_task *t)
+{
+	return sizeof(struct ripen_task) + (t->timed ? sizeof(struct ripen__timed) : 0);
+}
+
+struct ripen_task *ripen__task_alloc(bool timed);
 /* Drop one reference; the last one frees. Any thread. */
 void ripen__task_put(struct ripen_task *t);
 /* QUEUED -> RUNNING. true if this caller won and must run the task. Any thread. */

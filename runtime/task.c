@@ -11,15 +11,17 @@
 #include "pool-internal.h"
 #include "task-internal.h"
 
-struct ripen_task *ripen__task_alloc(void)
+struct ripen_task *ripen__task_alloc(bool timed)
 {
 	struct ripen_task *t;
 
 	if (RIPEN_FAULT(RIPEN_FAULT_TASK_ALLOC))
 		return NULL;
-	t = ripen__malloc(sizeof(*t));
-	if (t != NULL)
+	t = ripen__malloc(sizeof(*t) + (timed ? sizeof(struct ripen__timed) : 0));
+	if (t != NULL) {
 		cds_wfcq_node_init(&t->node);
+		t->timed = timed ? (struct ripen__timed *)(void *)(t + 1) : NULL;
+	}
 	return t;
 }
 
@@ -34,7 +36,7 @@ void ripen__task_put(struct ripen_task *t)
 	if (old == 1) {
 		ripen__task_check(t);
 		t->magic = RIPEN_TASK_DEAD;
-		ripen__free(t, sizeof(*t));
+		ripen__free(t, ripen__task_size(t));
 	}
 }
 
@@ -90,21 +92,13 @@ int ripen__task_try_cancel(struct ripen_task *t)
 	return 0;
 }
 
-int ripen_task_cancel(struct ripen_task *t)
+/* Count a successful cancel on the out-side of idle detection. */
+static void count_cancel(struct ripen_pool *pool)
 {
 	struct ripen__worker *self = ripen__self;
-	struct ripen_pool *pool;
-	int rc;
 
-	if (t == NULL)
-		return -EINVAL;
-	ripen__task_check(t);
-	pool = t->pool;
-	rc = ripen__task_try_cancel(t);
-	if (rc != 0)
-		return rc;
 	if (self != NULL && self->pool == pool) {
-		/* owner-only counters of the calling worker */
+		/* owner-only counter of the calling worker */
 		atomic_store_explicit(&self->n_cancelled,
 				      atomic_load_explicit(&self->n_cancelled, memory_order_relaxed) + 1,
 				      memory_order_relaxed);
@@ -115,6 +109,126 @@ int ripen_task_cancel(struct ripen_task *t)
 		atomic_fetch_add_explicit(&pool->ext_cancelled, 1, memory_order_seq_cst);
 		ripen__pool_maybe_signal_idle(pool);
 	}
+}
+
+/*
+ * Timed tasks (delayed, periodic, triggered): every transition that involves
+ * the timer heap happens under timer_lock (see rebalance.c), so the cancel
+ * knows whether the task was released (counted on the in-side, so the cancel
+ * counts on the out-side) or still waits in the timer heap (counted nowhere:
+ * it is marked and dropped when it comes due). A periodic task that is
+ * running gets TS_CANCEL_REQ: -EBUSY, and it is not re-armed.
+ */
+static int cancel_timed(struct ripen_task *t)
+{
+	struct ripen_pool *pool = t->pool;
+	bool in_timer = false;
+	uint32_t s;
+	int rc;
+
+	pthread_mutex_lock(&pool->timer_lock);
+	/* relaxed: the CAS below decides; timer_lock orders the rest */
+	s = atomic_load_explicit(&t->state, memory_order_relaxed);
+	for (;;) {
+		uint32_t st = s & TS_MASK;
+
+		if (st == TS_DONE || st == TS_CANCELLED) {
+			rc = -EALREADY;
+			break;
+		}
+		if (st == TS_RUNNING) {
+			if (s & TS_CANCEL_REQ) {
+				rc = -EBUSY;
+				break;
+			}
+			/* relaxed: read under timer_lock by rearm */
+			if (atomic_compare_exchange_weak_explicit(&t->state, &s, s | TS_CANCEL_REQ,
+								  memory_order_relaxed,
+								  memory_order_relaxed)) {
+				rc = -EBUSY;
+				break;
+			}
+			continue;
+		}
+		/* release: as in ripen__task_try_cancel */
+		if (atomic_compare_exchange_weak_explicit(&t->state, &s, TS_CANCELLED,
+							  memory_order_release,
+							  memory_order_relaxed)) {
+			rc = 0;
+			if (t->timed->where == RIPEN_T_IN) {
+				t->timed->where = RIPEN_T_CANCELLED_IN;
+				in_timer = true;
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pool->timer_lock);
+	if (rc != 0)
+		return rc;
+	if (s & TS_WAITERS)
+		ripen__futex_wake(&t->state, 1 << 30);
+	if (in_timer) {
+		/* relaxed: statistics; no in-side count to balance */
+		atomic_fetch_add_explicit(&pool->n_timer_cancelled, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&pool->n_delayed, 1, memory_order_relaxed);
+	} else {
+		count_cancel(pool);
+	}
+	return 0;
+}
+
+int ripen_task_cancel(struct ripen_task *t)
+{
+	int rc;
+
+	if (t == NULL)
+		return -EINVAL;
+	ripen__task_check(t);
+	if (t->timed != NULL)
+		return cancel_timed(t);
+	rc = ripen__task_try_cancel(t);
+	if (rc == 0)
+		count_cancel(t->pool);
+	return rc;
+}
+
+int ripen_task_reprioritize(struct ripen_task *t, double new_base)
+{
+	struct ripen_pool *pool;
+	bool need_entry = true;
+
+	if (t == NULL || new_base != new_base || new_base - new_base != 0.0)
+		return -EINVAL;
+	ripen__task_check(t);
+	pool = t->pool;
+	if (t->timed != NULL)
+		pthread_mutex_lock(&pool->timer_lock);
+	/* acquire: a task we see QUEUED has the fields its submitter wrote */
+	if ((atomic_load_explicit(&t->state, memory_order_acquire) & TS_MASK) != TS_QUEUED) {
+		if (t->timed != NULL)
+			pthread_mutex_unlock(&pool->timer_lock);
+		return -EALREADY;
+	}
+	/* relaxed: published by the version bump below */
+	atomic_store_explicit(&t->base, new_base, memory_order_relaxed);
+	/* seq_cst: every older entry is now stale; pairs with make_entry's
+	 * load (worker.c) through the node_busy exchange below */
+	atomic_fetch_add_explicit(&t->version, 1, memory_order_seq_cst);
+	if (t->timed != NULL) {
+		/* in the timer heap: it is keyed when released */
+		need_entry = t->timed->where != RIPEN_T_IN && t->timed->where != RIPEN_T_CANCELLED_IN;
+		pthread_mutex_unlock(&pool->timer_lock);
+	}
+	/* seq_cst: if the node is still in an inbox, its drainer clears
+	 * node_busy before reading the version, so it keys the new one;
+	 * otherwise queue a fresh entry (with its own reference) */
+	if (need_entry && atomic_exchange_explicit(&t->node_busy, 1, memory_order_seq_cst) == 0) {
+		/* relaxed: we hold a reference (the caller's handle) */
+		atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+		ripen__inbox_push(pool, ripen__pick_target(pool, 0), t, false);
+	}
+	/* relaxed: statistics */
+	atomic_fetch_add_explicit(&pool->n_reprio, 1, memory_order_relaxed);
 	return 0;
 }
 
@@ -172,13 +286,16 @@ int ripen_task_wait(struct ripen_task *t, int64_t timeout_ns)
 	if (self != NULL && self->pool == t->pool) {
 		/* A worker waiting on a task of its own pool: run it inline if it
 		 * has not started, so fork-join cannot deadlock the pool. During
-		 * a CANCEL shutdown it is cancelled instead of run. */
+		 * a CANCEL shutdown it is cancelled instead of run. Timed tasks
+		 * are never run inline: they must not start before their time;
+		 * nor is anything run inline under a timeout, which it could
+		 * overrun. */
 		/* relaxed: mode is a one-way flag; a stale RUN only means we run
 		 * the task instead of cancelling it, which the CANCEL contract
 		 * allows for tasks that start before the mode is seen */
 		if (atomic_load_explicit(&t->pool->mode, memory_order_relaxed) == RIPEN_MODE_CANCEL) {
 			(void)ripen_task_cancel(t);
-		} else if (ripen__task_claim(t)) {
+		} else if (timeout_ns < 0 && t->timed == NULL && ripen__task_claim(t)) {
 			atomic_store_explicit(&self->n_inline,
 					      atomic_load_explicit(&self->n_inline, memory_order_relaxed) + 1,
 					      memory_order_relaxed);
@@ -190,8 +307,12 @@ int ripen_task_wait(struct ripen_task *t, int64_t timeout_ns)
 
 void ripen_task_release(struct ripen_task *t)
 {
+	struct ripen_pool *pool;
+
 	if (t == NULL)
 		return;
 	ripen__task_check(t);
+	pool = t->pool;
 	ripen__task_put(t);
+	ripen__pool_unref(pool); /* the handle's hold on the pool's shell */
 }

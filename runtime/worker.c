@@ -87,6 +87,32 @@ static inline void heap_unlock(struct ripen__worker *v)
 	atomic_store_explicit(&v->heap_lock, 0, memory_order_release);
 }
 
+bool ripen__heap_trylock(struct ripen__worker *v)
+{
+	return heap_trylock(v);
+}
+
+void ripen__heap_announce(struct ripen__worker *v, uint64_t *rng)
+{
+	struct ripen_pool *pool = v->pool;
+
+	/* seq_cst: store qsize, then look for sleepers: the Dekker pair with
+	 * ripen__park's recheck (parked and nsleeping stored, then qsize read).
+	 * Called after the unlock, by whoever added work to v's heap outside
+	 * v's own scheduling step. */
+	atomic_store_explicit(&v->qsize, atomic_load_explicit(&v->qsize, memory_order_relaxed),
+			      memory_order_seq_cst);
+	if (atomic_load_explicit(&v->parked, memory_order_seq_cst))
+		ripen__wake_worker(v);
+	else if (atomic_load_explicit(&pool->nsleeping, memory_order_seq_cst))
+		ripen__wake_one(pool, rng);
+}
+
+void ripen__heap_unlock(struct ripen__worker *v)
+{
+	heap_unlock(v);
+}
+
 /* Owner: take its own heap lock; a thief inside leaves after one batch. */
 static inline void heap_lock_own(struct ripen__worker *w)
 {
@@ -96,6 +122,64 @@ static inline void heap_lock_own(struct ripen__worker *w)
 		else
 			sched_yield(); /* the thief was descheduled inside */
 	}
+}
+
+/*
+ * Re-key the whole heap when the policy or context was swapped (at once:
+ * "the new order holds from the next dispatch") or when the rebalancer
+ * moved the reference time of a time-varying policy. Periodic re-scores are
+ * throttled so that they take at most a tenth of the worker's time: a
+ * re-key that took d ns is not repeated for 9d ns. Owner, heap lock held,
+ * RCU read side, after the generations were loaded (see step_begin).
+ */
+static void maybe_rekey(struct ripen__worker *w, uint64_t pg, uint64_t tg)
+{
+	struct ripen_pool *pool = w->pool;
+	uint64_t t0, d;
+
+	if (pg == w->keyed_policy_gen && (tg == w->keyed_time_gen || !w->pol->time_varying))
+		return;
+	t0 = ripen__now_ns();
+	if (pg == w->keyed_policy_gen && t0 < w->rekey_not_before)
+		return;
+	/* acquire: pairs with the rebalancer's release store of ref_ns */
+	w->keyed_ref = atomic_load_explicit(&pool->ref_ns, memory_order_acquire);
+	w->keyed_policy_gen = pg;
+	w->keyed_time_gen = tg;
+	for (size_t i = 0; i < w->heap.n; i++)
+		ripen__rekey_entry(w, w->pol, w->pool_ctx, &w->heap.a[i]);
+	ripen__prioq_heapify(&w->heap);
+	d = ripen__now_ns() - t0;
+	w->rekey_not_before = t0 + 10 * d;
+	bump(&w->n_rekeys, 1);
+	bump(&w->n_rekeyed, w->heap.n);
+}
+
+/* Begin a scheduling step: own heap lock, RCU read side, policy snapshot. */
+static void step_begin(struct ripen__worker *w)
+{
+	struct ripen_pool *pool = w->pool;
+	struct ripen__ctx *c;
+	uint64_t pg, tg;
+
+	heap_lock_own(w);
+	ripen__rcu_read_lock();
+	/* acquire: generations first, then the pointers they announce
+	 * (set_policy stores the pointer, then bumps the generation) */
+	pg = atomic_load_explicit(&pool->policy_gen, memory_order_acquire);
+	tg = atomic_load_explicit(&pool->time_gen, memory_order_acquire);
+	w->pol = atomic_load_explicit(&pool->policy, memory_order_acquire);
+	c = atomic_load_explicit(&pool->ctx, memory_order_acquire);
+	w->pool_ctx = c ? c->ctx : NULL;
+	maybe_rekey(w, pg, tg);
+}
+
+static void step_end(struct ripen__worker *w)
+{
+	w->pol = NULL;
+	w->pool_ctx = NULL;
+	ripen__rcu_read_unlock();
+	heap_unlock(w);
 }
 
 /* ------------------------------------------------------------ running */
@@ -108,23 +192,54 @@ void ripen__note_done(struct ripen__worker *w)
 	ripen__pool_maybe_signal_idle(w->pool);
 }
 
-void ripen__run_task(struct ripen__worker *w, struct ripen_task *t)
+void ripen__task_view(const struct ripen_task *t, void *pool_ctx, struct ripen_task_view *v)
 {
-	bump(&w->n_run, 1);
-	t->fn(t->arg);
-	ripen__task_set_final(t, TS_DONE);
-	ripen__note_done(w);
+	/* relaxed: a re-prioritisation racing this also bumps the version,
+	 * which makes an entry keyed with the old base stale */
+	v->base = atomic_load_explicit(&t->base, memory_order_relaxed);
+	v->class_id = t->class_id;
+	v->submit_ns = t->seq;
+	v->deadline_ns = t->deadline_ns;
+	v->arg = t->arg;
+	v->pool_ctx = pool_ctx;
 }
 
-static inline struct ripen__entry make_entry(struct ripen_task *t)
+/* Key of t for w's heap: w's policy snapshot, w's reference time. */
+static uint64_t key_for(struct ripen__worker *w, const struct ripen_policy *pol, void *pool_ctx,
+			const struct ripen_task *t)
 {
-	struct ripen__entry e = {
-		.key = ripen__score_key(t->base),
-		.seq = t->seq,
-		.task = t,
-		/* relaxed: a re-prioritisation racing this only makes the entry stale */
-		.version = atomic_load_explicit(&t->version, memory_order_relaxed),
-	};
+	struct ripen_task_view v;
+	bool bad = false;
+	uint64_t k;
+
+	ripen__task_view(t, pool_ctx, &v);
+	k = ripen__policy_key(pol, &v, t->seq, w->keyed_ref, &bad);
+	if (ripen__unlikely(bad))
+		bump(&w->n_bad, 1);
+	return k;
+}
+
+void ripen__rekey_entry(struct ripen__worker *w, const struct ripen_policy *pol, void *pool_ctx,
+			struct ripen__entry *e)
+{
+	e->key = key_for(w, pol, pool_ctx, e->task);
+}
+
+/* An entry for t in w's heap; the caller is in an RCU read-side section
+ * and passes the policy and context it read there. */
+static struct ripen__entry make_entry(struct ripen__worker *w, const struct ripen_policy *pol,
+				      void *pool_ctx, struct ripen_task *t)
+{
+	struct ripen__entry e;
+
+	e.task = t;
+	e.seq = t->seq;
+	e.pad_ = 0;
+	/* seq_cst: pairs with ripen_task_reprioritize (bump version, then
+	 * test node_busy): either it sees the node busy and we see its
+	 * version, or it queues a fresh entry itself */
+	e.version = atomic_load_explicit(&t->version, memory_order_seq_cst);
+	e.key = key_for(w, pol, pool_ctx, t);
 	return e;
 }
 
@@ -137,6 +252,72 @@ static inline bool task_queued(struct ripen_task *t)
 {
 	/* relaxed: a filter; the claim CAS decides */
 	return (atomic_load_explicit(&t->state, memory_order_relaxed) & TS_MASK) == TS_QUEUED;
+}
+
+void ripen__run_task(struct ripen__worker *w, struct ripen_task *t)
+{
+	bump(&w->n_run, 1);
+	t->fn(t->arg);
+	ripen__task_set_final(t, TS_DONE);
+	ripen__note_done(w);
+}
+
+/*
+ * A periodic or triggered task has run (state RUNNING): re-arm it in the
+ * timer heap, or finish it. true when re-armed: the entry's reference then
+ * belongs to the timer heap. The CAS RUNNING -> QUEUED happens under
+ * timer_lock, like every timer-related transition (task.c's cancel), so a
+ * cancel either sees RUNNING (sets TS_CANCEL_REQ: not re-armed) or sees the
+ * task back in the timer heap.
+ */
+static bool rearm(struct ripen__worker *w, struct ripen_task *t)
+{
+	struct ripen_pool *pool = w->pool;
+	struct ripen__timed *tm = t->timed;
+	uint64_t next, now = ripen__now_ns();
+	uint32_t s;
+	bool armed = false;
+
+	if (tm->trigger != NULL) {
+		struct ripen_task_view v;
+		struct ripen__ctx *c;
+
+		ripen__rcu_read_lock();
+		/* acquire: pairs with the release exchange in set_context */
+		c = atomic_load_explicit(&pool->ctx, memory_order_acquire);
+		ripen__task_view(t, c ? c->ctx : NULL, &v);
+		next = tm->trigger(&v);
+		ripen__rcu_read_unlock();
+	} else {
+		/* the interval counts from the previous release: no drift;
+		 * releases missed while running late are skipped */
+		next = tm->release_ns + tm->interval_ns;
+		if (next <= now)
+			next += ((now - next) / tm->interval_ns + 1) * tm->interval_ns;
+	}
+	pthread_mutex_lock(&pool->timer_lock);
+	/* relaxed: timer_lock orders this against cancel */
+	s = atomic_load_explicit(&t->state, memory_order_relaxed);
+	if (next != 0 && !(s & TS_CANCEL_REQ) &&
+	    atomic_load_explicit(&pool->mode, memory_order_relaxed) == RIPEN_MODE_RUN) {
+		uint64_t old = tm->release_ns;
+
+		tm->release_ns = next;
+		if (ripen__timer_push_locked(pool, t) == 0) {
+			/* release: a claimer's acquire CAS sees the run's effects */
+			atomic_store_explicit(&t->state, (s & TS_WAITERS) | TS_QUEUED,
+					      memory_order_release);
+			armed = true;
+		} else {
+			tm->release_ns = old; /* no memory: the task ends here */
+		}
+	}
+	pthread_mutex_unlock(&pool->timer_lock);
+	if (armed)
+		ripen__rebalancer_poke(pool);
+	else
+		ripen__task_set_final(t, TS_DONE);
+	return armed;
 }
 
 /* Drop a stale entry or claim and run (or, in a CANCEL shutdown, cancel)
@@ -153,14 +334,18 @@ static void dispatch(struct ripen__worker *w, struct ripen__entry *e)
 	} else if (atomic_load_explicit(&w->pool->mode, memory_order_acquire) ==
 		   RIPEN_MODE_CANCEL) {
 		/* acquire: pairs with the release store of mode in ripen_pool_shutdown */
-		if (ripen__task_try_cancel(t) == 0) {
-			bump(&w->n_cancelled, 1);
-			ripen__note_done(w);
-		} else {
+		if (ripen_task_cancel(t) != 0)
 			bump(&w->n_stale, 1);
-		}
 	} else if (ripen__task_claim(t)) {
-		ripen__run_task(w, t);
+		bump(&w->n_run, 1);
+		t->fn(t->arg);
+		if (t->timed != NULL && (t->timed->interval_ns || t->timed->trigger) && rearm(w, t)) {
+			ripen__note_done(w);
+			return; /* the reference went to the timer heap */
+		}
+		if (t->timed == NULL || !(t->timed->interval_ns || t->timed->trigger))
+			ripen__task_set_final(t, TS_DONE);
+		ripen__note_done(w);
 	} else {
 		bump(&w->n_stale, 1);
 	}
@@ -169,27 +354,28 @@ static void dispatch(struct ripen__worker *w, struct ripen__entry *e)
 
 void ripen__worker_push_local(struct ripen__worker *w, struct ripen_task *t)
 {
-	struct ripen__entry e = make_entry(t);
+	struct ripen_pool *pool = w->pool;
+	struct ripen__entry e;
+	struct ripen__ctx *c;
 	int rc;
 
 	heap_lock_own(w);
+	ripen__rcu_read_lock();
+	/* acquire: pair with the release exchanges in set_policy/set_context */
+	c = atomic_load_explicit(&pool->ctx, memory_order_acquire);
+	e = make_entry(w, atomic_load_explicit(&pool->policy, memory_order_acquire),
+		       c ? c->ctx : NULL, t);
+	ripen__rcu_read_unlock();
 	rc = ripen__prioq_push(&w->heap, &e);
 	if (rc == 0)
 		/* release: pairs with the idle check's loads; counted before the
 		 * task can finish, so submitted never trails done */
 		atomic_store_explicit(&w->local_in, ++w->local_in_priv, memory_order_release);
 	heap_unlock(w);
-	if (rc != 0) {
-		/* The heap could not grow: the inbox needs no allocation. */
-		/* seq_cst: S1 of the park protocol (park.c) */
-		atomic_fetch_add_explicit(&w->inbox_in, 1, memory_order_seq_cst);
-		RIPEN_TSAN_RELEASE(t);
-		cds_wfcq_enqueue(&w->inbox_head, &w->inbox_tail, &t->node);
-	}
-	/* A sleeper can take the child from our heap while this task runs. */
-	/* seq_cst: S4 of the park protocol, after the publication above */
-	if (atomic_load_explicit(&w->pool->nsleeping, memory_order_seq_cst))
-		ripen__wake_one(w->pool, &w->rng);
+	if (rc != 0) /* the heap could not grow: the inbox needs no allocation */
+		ripen__inbox_push(pool, w, t, true);
+	else /* a sleeper can take the child from our heap while this task runs */
+		ripen__heap_announce(w, &w->rng);
 }
 
 /* ------------------------------------------------------------ moving work */
@@ -219,18 +405,20 @@ static uint64_t inbox_take(struct ripen__worker *w, struct ripen__worker *v, uin
 		t = task_of(node);
 		RIPEN_TSAN_ACQUIRE(t);
 		ripen__task_check(t);
+		/* seq_cst: the node is free again; see make_entry */
+		atomic_store_explicit(&t->node_busy, 0, memory_order_seq_cst);
 		if (!task_queued(t)) {
 			stale++;
 			ripen__task_put(t);
 			continue;
 		}
-		e = make_entry(t);
+		e = make_entry(w, w->pol, w->pool_ctx, t);
 		(void)ripen__prioq_push(&w->heap, &e); /* reserved above */
 		n++;
 	}
 	if (n + stale)
-		/* relaxed: a hint for sleepers and thieves (see ripen__inbox_hint) */
-		atomic_fetch_add_explicit(&v->inbox_taken, n + stale, memory_order_relaxed);
+		/* release: pairs with the acquire load in ripen__inbox_hint */
+		atomic_fetch_add_explicit(&v->inbox_taken, n + stale, memory_order_release);
 	/* release: pairs with the acquire exchange of the next holder */
 	atomic_store_explicit(&v->inbox_lock, 0, memory_order_release);
 	if (stale)
@@ -250,13 +438,12 @@ static void drain_own_inbox(struct ripen__worker *w)
 	(void)inbox_take(w, w, ripen__inbox_hint(w) + 64);
 }
 
-/* Push stolen entries into w's heap (w holds its lock). Entries the heap
- * cannot take for lack of memory are dispatched at once, never dropped. */
+/* Push stolen entries into w's heap (w holds its lock); the caller
+ * reserved room for them, so no push can fail. */
 static void push_all(struct ripen__worker *w, struct ripen__entry *e, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
-		if (ripen__prioq_push(&w->heap, &e[i]) != 0)
-			dispatch(w, &e[i]);
+		RIPEN_CHECK(ripen__prioq_push(&w->heap, &e[i]) == 0);
 }
 
 /*
@@ -289,6 +476,12 @@ static bool heap_steal(struct ripen__worker *w, struct ripen__worker *v, uint64_
 	for (size_t i = 2; i < k; i += 2)
 		tmp[i / 2] = tmp[i];
 	k = (k + 1) / 2;
+	/* keys computed by v under another policy or reference time are
+	 * re-computed for w's heap (v's fields are stable: we held its lock) */
+	if (v->keyed_policy_gen != w->keyed_policy_gen ||
+	    (w->pol->time_varying && v->keyed_ref != w->keyed_ref))
+		for (size_t i = 0; i < k; i++)
+			ripen__rekey_entry(w, w->pol, w->pool_ctx, &tmp[i]);
 	bump(&w->n_steals, 1);
 	bump(&w->n_stolen_tasks, k);
 	push_all(w, tmp, (uint32_t)k);
@@ -363,9 +556,9 @@ static bool search(struct ripen__worker *w)
 		if (atomic_load_explicit(&pool->stop, memory_order_acquire) ||
 		    atomic_load_explicit(&pool->paused, memory_order_acquire))
 			return false;
-		heap_lock_own(w);
+		step_begin(w);
 		found = search_once(w);
-		heap_unlock(w);
+		step_end(w);
 		if (found)
 			return true;
 		if (round < RIPEN_SPIN_ROUNDS)
@@ -425,10 +618,12 @@ static void paused(struct ripen__worker *w)
 	uint32_t state = atomic_load_explicit(&pool->paused, memory_order_acquire);
 	uint32_t gen = atomic_load_explicit(&pool->prime_gen, memory_order_acquire);
 
+	if (state == RIPEN_RUNNING)
+		return; /* resumed since the main loop looked */
 	if (state == RIPEN_PRIMING && w->primed_gen != gen) {
-		heap_lock_own(w);
+		step_begin(w);
 		drain_own_inbox(w);
-		heap_unlock(w);
+		step_end(w);
 		w->primed_gen = gen;
 		/* release: our heap is primed; pairs with resume's acquire load */
 		atomic_fetch_add_explicit(&pool->primed, 1, memory_order_release);
@@ -447,13 +642,13 @@ static bool next_entry(struct ripen__worker *w, struct ripen__entry *e)
 {
 	bool got, more;
 
-	heap_lock_own(w);
+	step_begin(w);
 	drain_own_inbox(w);
 	if ((ripen__rand(&w->rng) & (RIPEN_P2C_EVERY - 1)) == 0)
 		p2c(w);
 	got = ripen__prioq_pop(&w->heap, e);
 	more = w->heap.n > 0;
-	heap_unlock(w);
+	step_end(w);
 	/* relaxed: a hint; a sleeper that misses this is woken by the next
 	 * step, and its own park recheck reads qsize (park.c) */
 	if (more && atomic_load_explicit(&w->pool->nsleeping, memory_order_relaxed))
@@ -468,6 +663,7 @@ void *ripen__worker_main(void *arg)
 	struct ripen__entry e;
 
 	ripen__self = w;
+	ripen__rcu_register();
 	if (w->pin_cpu >= 0) {
 		cpu_set_t cs;
 
@@ -490,6 +686,7 @@ void *ripen__worker_main(void *arg)
 			ripen__park(w);
 	}
 	cleanup(w);
+	ripen__rcu_unregister();
 	ripen__self = NULL;
 	return NULL;
 }

@@ -109,12 +109,13 @@ static int fw_sum(const int *fw, unsigned i) /* sum over ranks [0, i) */
  * What no bound covers: the host descheduling a worker in the middle of its
  * scheduling step (with its heap lock held) for tens of microseconds, or two
  * unpinned workers time-sharing one CPU for a 4 ms slice: its peers then run
- * ahead of its heap. On this shared 2-vCPU machine that hits roughly one run
- * in five (measured: max 300-500 in 3 of 15 pinned runs, a mean of 400+ in
- * 1 of 6 unpinned ones). So the workers are pinned (pin_workers) when they
- * fit the CPUs, and a configuration passes if one of 3 runs is within the
- * bounds. A real defect fails every run: an earlier version of the steal
- * path here had a mean of 230-1300 in every run.
+ * ahead of its heap. On this shared 2-vCPU machine that spoils a third of
+ * the runs on a bad day (measured: 6 and 8 of 20 pinned runs over a bound,
+ * with and without the rebalancer thread; 3 of 15 on a quieter hour). So
+ * the workers are pinned (pin_workers) when they fit the CPUs, and a
+ * configuration passes if one of 5 runs is within the bounds. A real defect
+ * fails every run: an earlier version of the steal path here had a mean of
+ * 230-1300 in every run.
  */
 static void rank_error(unsigned workers, bool pin, unsigned n, double *mean_out, unsigned *max_out)
 {
@@ -182,7 +183,7 @@ static void several_workers_bounded_rank_error(void)
 			continue;
 		}
 		tried++;
-		for (int run = 0; run < 3 && !ok; run++) {
+		for (int run = 0; run < 5 && !ok; run++) {
 			rank_error(w, true, n, &mean, &max);
 			printf("# workers=%u pinned run %d: tasks=%u rank error mean=%.2f max=%u "
 			       "(bounds %u, %u)\n", w, run, n, mean, max, mean_bound, max_bound);
@@ -194,7 +195,7 @@ static void several_workers_bounded_rank_error(void)
 		}
 		if (!ok)
 			check_fail(__FILE__, __LINE__, "workers=%u: rank error mean %.2f (bound %u), "
-				   "max %u (bound %u) in 3 runs out of 3", w, mean, mean_bound,
+				   "max %u (bound %u) in 5 runs out of 5", w, mean, mean_bound,
 				   max, max_bound);
 		rank_error(w, false, n, &mean, &max);
 		printf("# workers=%u unpinned (reported): rank error mean=%.2f max=%u\n", w, mean, max);

@@ -1,0 +1,174 @@
+/*
+ * Scoring policies.
+ *
+ * A policy maps what is known about a queued task to a score (higher runs
+ * first), and the score to the heap key (prioq-internal.h: a total order,
+ * NaN lowest). Two kinds:
+ *
+ *  - order-stable: the relative order of two queued tasks never changes, so
+ *    each is keyed once, when it enters a heap, and never again. FIFO
+ *    (key = ~seq, exact to the nanosecond, no double rounding), static
+ *    (base), EDF (key = ~deadline; no deadline sorts last), additive aging:
+ *    base + wait/tau = base + (now - submit)/tau, and every queued task gains
+ *    now/tau at the same rate, so the key base - submit/tau orders them the
+ *    same at every instant (DESIGN.md's "order-stable vs time-varying");
+ *  - time-varying: linear aging base * (1 + wait/tau) (two lines of
+ *    different slopes cross), custom scores that say so, and class weights
+ *    over a time-varying inner policy. Their keys are computed at the pool's
+ *    reference time, which the rebalancer advances each period, so all
+ *    entries of all heaps compare at one instant (rebalance.c).
+ *
+ * Class weights multiply the base before the inner policy scores it: static
+ * inner gives w * base, linear inner w * base * (1 + wait/tau).
+ *
+ * Linear aging is meant for non-negative bases: a negative base gets more
+ * negative as it waits (that is the formula).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common-internal.h"
+#include "policy-internal.h"
+#include "prioq-internal.h"
+
+static struct ripen_policy *policy_new(enum ripen__policy_kind kind)
+{
+	struct ripen_policy *p = calloc(1, sizeof(*p));
+
+	if (p != NULL)
+		p->kind = kind;
+	return p;
+}
+
+struct ripen_policy *ripen_policy_fifo(void)
+{
+	return policy_new(RIPEN_POL_FIFO);
+}
+
+struct ripen_policy *ripen_policy_static(void)
+{
+	return policy_new(RIPEN_POL_STATIC);
+}
+
+static bool tau_ok(double tau_s)
+{
+	return isfinite(tau_s) && tau_s > 0 && tau_s * 1e9 >= 1.0;
+}
+
+struct ripen_policy *ripen_policy_linear_aging(double tau_s)
+{
+	struct ripen_policy *p;
+
+	if (!tau_ok(tau_s) || (p = policy_new(RIPEN_POL_LINEAR)) == NULL)
+		return NULL;
+	p->tau_ns = tau_s * 1e9;
+	p->time_varying = true;
+	return p;
+}
+
+struct ripen_policy *ripen_policy_additive_aging(double tau_s)
+{
+	struct ripen_policy *p;
+
+	if (!tau_ok(tau_s) || (p = policy_new(RIPEN_POL_ADDITIVE)) == NULL)
+		return NULL;
+	p->tau_ns = tau_s * 1e9;
+	return p;
+}
+
+struct ripen_policy *ripen_policy_edf(void)
+{
+	return policy_new(RIPEN_POL_EDF);
+}
+
+struct ripen_policy *ripen_policy_class_weights(const double *w, size_t n,
+						struct ripen_policy *inner)
+{
+	struct ripen_policy *p = NULL;
+
+	if (w == NULL || n == 0 || inner == NULL)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(w[i]))
+			goto fail;
+	if ((p = policy_new(RIPEN_POL_CLASS_WEIGHTS)) == NULL)
+		goto fail;
+	if ((p->weights = malloc(n * sizeof(double))) == NULL)
+		goto fail;
+	memcpy(p->weights, w, n * sizeof(double));
+	p->nweights = n;
+	p->inner = inner;
+	p->time_varying = inner->time_varying;
+	return p;
+fail:
+	if (p != NULL)
+		free(p->weights);
+	free(p);
+	ripen_policy_free(inner); /* owned by the callee, even on failure */
+	return NULL;
+}
+
+struct ripen_policy *ripen_policy_custom(ripen_score_fn *fn, void *policy_ctx, unsigned flags,
+					 void (*ctx_free)(void *))
+{
+	struct ripen_policy *p;
+
+	if (fn == NULL || (flags & ~RIPEN_POLICY_TIME_VARYING) != 0 ||
+	    (p = policy_new(RIPEN_POL_CUSTOM)) == NULL)
+		return NULL;
+	p->fn = fn;
+	p->ctx = policy_ctx;
+	p->ctx_free = ctx_free;
+	p->time_varying = (flags & RIPEN_POLICY_TIME_VARYING) != 0;
+	return p;
+}
+
+void ripen_policy_free(struct ripen_policy *p)
+{
+	if (p == NULL)
+		return;
+	ripen_policy_free(p->inner);
+	if (p->ctx_free != NULL)
+		p->ctx_free(p->ctx);
+	free(p->weights);
+	free(p);
+}
+
+uint64_t ripen__policy_key(const struct ripen_policy *p, const struct ripen_task_view *v,
+			   uint64_t seq, uint64_t ref_ns, bool *bad)
+{
+	double wait;
+
+	switch (p->kind) {
+	case RIPEN_POL_FIFO:
+		return ~seq;
+	case RIPEN_POL_STATIC:
+		return ripen__score_key(v->base);
+	case RIPEN_POL_LINEAR:
+		wait = ref_ns > v->submit_ns ? (double)(ref_ns - v->submit_ns) : 0.0;
+		return ripen__score_key(v->base * (1.0 + wait / p->tau_ns));
+	case RIPEN_POL_ADDITIVE:
+		return ripen__score_key(v->base - (double)v->submit_ns / p->tau_ns);
+	case RIPEN_POL_EDF:
+		return v->deadline_ns != 0 ? ~v->deadline_ns : 1;
+	case RIPEN_POL_CLASS_WEIGHTS: {
+		struct ripen_task_view w = *v;
+
+		if (v->class_id < p->nweights)
+			w.base = v->base * p->weights[v->class_id];
+		return ripen__policy_key(p->inner, &w, seq, ref_ns, bad);
+	}
+	case RIPEN_POL_CUSTOM: {
+		double s = p->fn(v, ref_ns, p->ctx);
+
+		if (!isfinite(s)) {
+			*bad = true;
+			return 0;
+		}
+		return ripen__score_key(s);
+	}
+	}
+	RIPEN_DIE("unknown policy kind %d", (int)p->kind);
+}

@@ -1,0 +1,491 @@
+/*
+ * The rebalancer: one thread per pool that, every period,
+ *
+ *   1. moves the reference time of time-varying policies (ref_ns) to now and
+ *      bumps time_gen: each worker re-keys its own heap at that one instant
+ *      at its next scheduling step (owner-side re-heapify on request), so
+ *      keys computed on different workers compare again;
+ *   2. releases due delayed and periodic tasks from the timer heap into
+ *      inboxes (and counts them on the in-side of idle detection then);
+ *   3. merges the best RIPEN_MERGE_TAKE entries of every worker and deals the
+ *      merged run back out round-robin, so every worker holds a fair share of
+ *      the global top even when producers all feed one worker;
+ *   4. rescues tasks stranded behind a long task: a worker that finished
+ *      nothing during a whole period while its heap holds work has its
+ *      queued entries moved to the other workers;
+ *   5. counts the period (stats.rebalances).
+ *
+ * It never stops the world: it touches a worker's heap only through the
+ * heap's try-lock (worker.c), one heap at a time, for a bounded number of
+ * pops or pushes, and skips a heap whose owner is in its scheduling step.
+ * Entries it holds in between stay accounted for (their tasks are QUEUED;
+ * a claim by ripen_task_wait just makes them stale). Step by step, for
+ * merging: (a) for each worker in turn: try-lock, pop up to TAKE entries,
+ * unlock; (b) re-key them at the current reference time, sort; (c) deal
+ * entry j to worker (j mod W): try-lock, re-key for that heap, push,
+ * unlock; a worker whose lock is busy is skipped and the entry offered to
+ * the next; an entry nobody could take within one sweep goes back to the
+ * first heap that can be locked, spinning only the rebalancer.
+ *
+ * Why 2 ms by default: the re-score lag of linear aging is one period (plus
+ * the re-key throttle, worker.c), small against the seconds-scale tau a
+ * server uses; the work per period is O(W * TAKE) plus the due timers, a
+ * few microseconds, so 500 periods a second cost well under 1% of a core.
+ * A pool with nothing queued, running or timed lets the rebalancer sleep
+ * until poked (submit, a new timer, a policy swap): an idle pool stays idle.
+ *
+ * Measured, not assumed: re-keying 10k entries costs ~0.2 ms and 1M ~30 ms
+ * here (stats.rekeyed_entries, tests/test_policy.c prints the timing), which
+ * is why workers throttle periodic re-keys to a tenth of their time.
+ *
+ * Timers: a binary min-heap by (release_ns, seq) under timer_lock. Every
+ * transition of a timed task that involves the timer heap happens under that
+ * lock: the worker's re-arm (RUNNING -> QUEUED + push), a cancel (task.c),
+ * the release here (where T_IN -> T_OUT + in-side count + inbox). So a
+ * cancel knows exactly whether the task was counted.
+ *
+ * RCU: policy and context pointers are read in read-side sections (worker
+ * steps, the rebalancer) of liburcu's memb flavour; swaps publish with a
+ * release exchange and free after synchronize_rcu. For ThreadSanitizer,
+ * which cannot see liburcu 0.13's atomics, the read side releases a token
+ * before unlocking and the writer acquires it after the grace period
+ * (RELIABILITY.md).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <urcu/urcu-memb.h>
+
+#include "alloc-internal.h"
+#include "fault-internal.h"
+#include "pool-internal.h"
+#include "task-internal.h"
+
+#ifdef RIPEN_TINY
+#define RIPEN_MERGE_TAKE 2u
+#else
+#define RIPEN_MERGE_TAKE 8u
+#endif
+#define RIPEN_RESCUE_MAX 4096u
+
+/* ------------------------------------------------------------------ RCU */
+
+static char rcu_token; /* TSan's view of the grace period (RELIABILITY.md) */
+
+void ripen__rcu_read_lock(void)
+{
+	urcu_memb_read_lock();
+}
+
+void ripen__rcu_read_unlock(void)
+{
+	RIPEN_TSAN_RELEASE(&rcu_token);
+	urcu_memb_read_unlock();
+}
+
+void ripen__rcu_synchronize(void)
+{
+	urcu_memb_synchronize_rcu();
+	RIPEN_TSAN_ACQUIRE(&rcu_token);
+}
+
+void ripen__rcu_register(void)
+{
+	urcu_memb_register_thread();
+}
+
+void ripen__rcu_unregister(void)
+{
+	urcu_memb_unregister_thread();
+}
+
+/* --------------------------------------------------------------- timers */
+
+static bool timer_before(const struct ripen__timer *a, const struct ripen__timer *b)
+{
+	return a->release_ns < b->release_ns ||
+	       (a->release_ns == b->release_ns && a->seq < b->seq);
+}
+
+int ripen__timer_push_locked(struct ripen_pool *pool, struct ripen_task *t)
+{
+	struct ripen__timer x = { t->timed->release_ns, t->seq, t }, *a;
+	size_t i;
+
+	if (pool->ntimers == pool->timers_cap) {
+		size_t cap = pool->timers_cap ? 2 * pool->timers_cap : 64;
+
+		if (RIPEN_FAULT(RIPEN_FAULT_HEAP_GROW))
+			return -ENOMEM;
+		a = realloc(pool->timers, cap * sizeof(*a));
+		if (a == NULL)
+			return -ENOMEM;
+		pool->timers = a;
+		pool->timers_cap = cap;
+	}
+	a = pool->timers;
+	i = pool->ntimers++;
+	while (i > 0 && timer_before(&x, &a[(i - 1) / 2])) {
+		a[i] = a[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	a[i] = x;
+	t->timed->where = RIPEN_T_IN;
+	/* relaxed: statistics */
+	atomic_fetch_add_explicit(&pool->n_delayed, 1, memory_order_relaxed);
+	return 0;
+}
+
+static void timer_pop_locked(struct ripen_pool *pool)
+{
+	struct ripen__timer *a = pool->timers, last;
+	size_t n = --pool->ntimers, i = 0;
+
+	if (n == 0)
+		return;
+	last = a[n];
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && timer_before(&a[c + 1], &a[c]))
+			c++;
+		if (!timer_before(&a[c], &last))
+			break;
+		a[i] = a[c];
+		i = c;
+	}
+	a[i] = last;
+}
+
+/* Release what is due; returns the next release time (UINT64_MAX: none). */
+static uint64_t release_due(struct ripen_pool *pool, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	pthread_mutex_lock(&pool->timer_lock);
+	while (pool->ntimers > 0) {
+		struct ripen__timer top = pool->timers[0];
+		struct ripen_task *t = top.task;
+
+		if (top.release_ns > now) {
+			next = top.release_ns;
+			break;
+		}
+		timer_pop_locked(pool);
+		/* relaxed: statistics */
+		atomic_fetch_sub_explicit(&pool->n_delayed, 1, memory_order_relaxed);
+		if (t->timed->where == RIPEN_T_CANCELLED_IN) {
+			t->timed->where = RIPEN_T_OUT;
+			ripen__task_put(t); /* the timer's reference */
+			continue;
+		}
+		t->timed->where = RIPEN_T_OUT;
+		/* relaxed: statistics */
+		atomic_fetch_add_explicit(&pool->n_released, 1, memory_order_relaxed);
+		/* seq_cst exchange: the node is free (a timed task in the timer
+		 * heap has no inbox entry), and re-prioritisation must see it busy */
+		atomic_store_explicit(&t->node_busy, 1, memory_order_seq_cst);
+		ripen__inbox_push(pool, ripen__pick_target(pool, t->timed->target), t, true);
+	}
+	pool->planned_wake_ns = next;
+	pthread_mutex_unlock(&pool->timer_lock);
+	return next;
+}
+
+void ripen__timers_cancel_all(struct ripen_pool *pool)
+{
+	uint64_t n = 0;
+
+	pthread_mutex_lock(&pool->timer_lock);
+	for (size_t i = 0; i < pool->ntimers; i++) {
+		struct ripen_task *t = pool->timers[i].task;
+
+		if (t->timed->where != RIPEN_T_IN)
+			continue;
+		/* QUEUED is the only state a task in the timer heap can have;
+		 * release: as in ripen__task_try_cancel */
+		if (ripen__task_try_cancel(t) == 0) {
+			t->timed->where = RIPEN_T_CANCELLED_IN;
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&pool->timer_lock);
+	/* relaxed: statistics */
+	atomic_fetch_add_explicit(&pool->n_timer_cancelled, n, memory_order_relaxed);
+}
+
+void ripen__timers_fini(struct ripen_pool *pool)
+{
+	for (size_t i = 0; i < pool->ntimers; i++)
+		ripen__task_put(pool->timers[i].task);
+	free(pool->timers);
+	pool->timers = NULL;
+	pool->ntimers = pool->timers_cap = 0;
+}
+
+/* ------------------------------------------------------- merge and deal */
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct ripen__entry *x = a, *y = b;
+
+	return ripen__entry_before(x, y) ? -1 : ripen__entry_before(y, x) ? 1 : 0;
+}
+
+/* Push entries e[j], j = k, k + m, k + 2m... into worker w's heap: one lock
+ * acquisition for its whole share. false if the lock stayed busy. */
+static bool deal_share(struct ripen_pool *pool, const struct ripen_policy *pol, void *pool_ctx,
+		       struct ripen__worker *w, struct ripen__entry *e, size_t n, size_t k,
+		       size_t m)
+{
+	size_t cnt = (n - k + m - 1) / m;
+	unsigned spins;
+
+	for (spins = 0; !ripen__heap_trylock(w); spins++) {
+		if (spins == 64)
+			return false;
+		ripen__cpu_relax();
+	}
+	if (ripen__prioq_reserve(&w->heap, cnt) != 0) {
+		ripen__heap_unlock(w);
+		return false;
+	}
+	for (size_t j = k; j < n; j += m) {
+		/* relaxed: compared under w's heap lock */
+		if (pol->time_varying ||
+		    w->keyed_policy_gen != atomic_load_explicit(&pool->policy_gen, memory_order_relaxed))
+			ripen__rekey_entry(w, pol, pool_ctx, &e[j]);
+		RIPEN_CHECK(ripen__prioq_push(&w->heap, &e[j]) == 0);
+	}
+	ripen__heap_unlock(w);
+	ripen__heap_announce(w, &pool->rebal_rng);
+	return true;
+}
+
+/*
+ * Deal e[0..n) (best first) round-robin over the workers, starting at
+ * `first` and leaving out `skip` (or -1): entry j goes to the (j mod m)-th of
+ * the m eligible workers, so each gets an equal slice of every rank range.
+ * One lock acquisition per worker; a worker whose lock stays busy is tried
+ * again on the next sweep, and after a few sweeps its share goes to whoever
+ * can take it (`skip` included). Entries are never dropped; only the
+ * rebalancer ever waits here. Rebalancer only, RCU read side held.
+ */
+static void deal(struct ripen_pool *pool, const struct ripen_policy *pol, void *pool_ctx,
+		 struct ripen__entry *e, size_t n, unsigned first, int skip)
+{
+	unsigned nw = pool->nworkers, m = 0, sweeps = 0;
+	unsigned *order = pool->deal_order;
+	bool *dealt = pool->deal_done;
+
+	for (unsigned i = 0; i < nw; i++) {
+		unsigned wi = (first + i) % nw;
+
+		if ((int)wi != skip || nw == 1)
+			order[m++] = wi;
+	}
+	for (unsigned k = 0; k < m; k++)
+		dealt[k] = k >= n; /* fewer entries than workers */
+	for (;;) {
+		bool all = true;
+
+		for (unsigned k = 0; k < m; k++) {
+			if (dealt[k])
+				continue;
+			if (sweeps < 8)
+				dealt[k] = deal_share(pool, pol, pool_ctx, &pool->workers[order[k]],
+						      e, n, k, m);
+			else /* give this share to any worker that can take it */
+				for (unsigned i = 0; i < nw && !dealt[k]; i++)
+					dealt[k] = deal_share(pool, pol, pool_ctx,
+							      &pool->workers[(order[k] + i) % nw],
+							      e, n, k, m);
+			all = all && dealt[k];
+		}
+		if (all)
+			return;
+		if (++sweeps >= 8)
+			sched_yield();
+	}
+}
+
+static void merge_and_deal(struct ripen_pool *pool, const struct ripen_policy *pol,
+			   void *pool_ctx, struct ripen__entry *buf, uint64_t *rng)
+{
+	unsigned nw = pool->nworkers;
+	size_t n = 0;
+
+	for (unsigned i = 0; i < nw; i++) {
+		struct ripen__worker *w = &pool->workers[i];
+
+		/* relaxed: a hint; the try-lock validates */
+		if (atomic_load_explicit(&w->qsize, memory_order_relaxed) == 0 ||
+		    !ripen__heap_trylock(w))
+			continue;
+		for (unsigned k = 0; k < RIPEN_MERGE_TAKE && w->heap.n > 0; k++)
+			(void)ripen__prioq_pop(&w->heap, &buf[n++]);
+		ripen__heap_unlock(w);
+	}
+	if (n == 0)
+		return;
+	/* compare at one instant: the pool's current reference time */
+	if (pol->time_varying) {
+		/* relaxed: this thread is the only writer of ref_ns */
+		uint64_t ref = atomic_load_explicit(&pool->ref_ns, memory_order_relaxed);
+
+		for (size_t i = 0; i < n; i++) {
+			struct ripen_task_view v;
+			bool bad = false;
+
+			ripen__task_view(buf[i].task, pool_ctx, &v);
+			buf[i].key = ripen__policy_key(pol, &v, buf[i].seq, ref, &bad);
+		}
+	}
+	qsort(buf, n, sizeof(*buf), cmp_entry);
+	deal(pool, pol, pool_ctx, buf, n, ripen__rand_below(rng, nw), -1);
+	/* relaxed: statistics */
+	atomic_fetch_add_explicit(&pool->n_merged, n, memory_order_relaxed);
+}
+
+static void rescue(struct ripen_pool *pool, const struct ripen_policy *pol, void *pool_ctx,
+		   struct ripen__entry *buf)
+{
+	for (unsigned i = 0; i < pool->nworkers; i++) {
+		struct ripen__worker *w = &pool->workers[i];
+		/* relaxed: progress is a hint; a false alarm moves work early */
+		uint64_t done = atomic_load_explicit(&w->done, memory_order_relaxed);
+		size_t n = 0;
+
+		if (done != pool->last_done[i]) {
+			pool->last_done[i] = done;
+			continue;
+		}
+		if (atomic_load_explicit(&w->parked, memory_order_relaxed) ||
+		    atomic_load_explicit(&w->qsize, memory_order_relaxed) == 0 ||
+		    !ripen__heap_trylock(w))
+			continue;
+		while (n < RIPEN_RESCUE_MAX && w->heap.n > 0)
+			(void)ripen__prioq_pop(&w->heap, &buf[n++]);
+		ripen__heap_unlock(w);
+		if (n == 0)
+			continue;
+		deal(pool, pol, pool_ctx, buf, n, (i + 1) % pool->nworkers, (int)i);
+		/* relaxed: statistics */
+		atomic_fetch_add_explicit(&pool->n_rescued, n, memory_order_relaxed);
+	}
+}
+
+/* ------------------------------------------------------------ the thread */
+
+void ripen__rebalancer_poke(struct ripen_pool *pool)
+{
+	if (!pool->rebal_started)
+		return;
+	/* seq_cst: clears the idle flag (Dekker with the rebalancer's sleep),
+	 * then bumps the futex word it sleeps on */
+	atomic_store_explicit(&pool->rebal_idle, 0, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&pool->rebal_word, 1, memory_order_seq_cst);
+	ripen__futex_wake(&pool->rebal_word, 1);
+}
+
+static bool pool_has_work(struct ripen_pool *pool)
+{
+	if (!ripen__pool_is_idle(pool))
+		return true;
+	for (unsigned i = 0; i < pool->nworkers; i++)
+		/* seq_cst: part of the idle sleep's recheck */
+		if (atomic_load_explicit(&pool->workers[i].qsize, memory_order_seq_cst))
+			return true;
+	return false;
+}
+
+static void *rebalancer_main(void *arg)
+{
+	struct ripen_pool *pool = arg;
+	size_t cap = (size_t)pool->nworkers * RIPEN_MERGE_TAKE;
+	struct ripen__entry *buf;
+
+	if (cap < RIPEN_RESCUE_MAX)
+		cap = RIPEN_RESCUE_MAX;
+	buf = malloc(cap * sizeof(*buf));
+	if (buf == NULL)
+		RIPEN_DIE("rebalancer: no memory for its %zu-entry buffer", cap);
+	ripen__rcu_register();
+	for (;;) {
+		/* acquire: pairs with the seq_cst store of stop in pool.c */
+		uint32_t word = atomic_load_explicit(&pool->rebal_word, memory_order_acquire);
+		uint64_t now, next, wake;
+		const struct ripen_policy *pol;
+		struct ripen__ctx *c;
+		int64_t sleep_ns;
+
+		if (atomic_load_explicit(&pool->stop, memory_order_acquire))
+			break;
+		now = ripen__now_ns();
+		ripen__rcu_read_lock();
+		/* acquire: pair with the release exchanges in set_policy/set_context */
+		pol = atomic_load_explicit(&pool->policy, memory_order_acquire);
+		c = atomic_load_explicit(&pool->ctx, memory_order_acquire);
+		if (pol->time_varying) {
+			/* release: workers acquire ref_ns after seeing time_gen */
+			atomic_store_explicit(&pool->ref_ns, now, memory_order_release);
+			atomic_fetch_add_explicit(&pool->time_gen, 1, memory_order_release);
+		}
+		next = release_due(pool, now);
+		/* acquire: the paused flag, as workers read it */
+		if (pool->nworkers > 1 &&
+		    atomic_load_explicit(&pool->paused, memory_order_acquire) == RIPEN_RUNNING) {
+			merge_and_deal(pool, pol, c ? c->ctx : NULL, buf, &pool->rebal_rng);
+			rescue(pool, pol, c ? c->ctx : NULL, buf);
+		}
+		ripen__rcu_read_unlock();
+		/* relaxed: statistics */
+		atomic_fetch_add_explicit(&pool->n_rebalances, 1, memory_order_relaxed);
+
+		wake = now + pool->period_ns;
+		/* seq_cst: the rebalancer's half of the idle-sleep Dekker pair
+		 * (submit: inbox_in, then rebal_idle; here: rebal_idle, then the
+		 * counters) */
+		atomic_store_explicit(&pool->rebal_idle, 1, memory_order_seq_cst);
+		if (pool_has_work(pool))
+			atomic_store_explicit(&pool->rebal_idle, 0, memory_order_seq_cst);
+		else
+			wake = next; /* only timers can need us */
+		if (wake > next)
+			wake = next;
+		now = ripen__now_ns();
+		sleep_ns = wake == UINT64_MAX ? -1 : wake > now ? (int64_t)(wake - now) : 0;
+		if (sleep_ns != 0)
+			ripen__futex_wait(&pool->rebal_word, word, sleep_ns);
+	}
+	ripen__rcu_unregister();
+	free(buf);
+	return NULL;
+}
+
+int ripen__rebalancer_start(struct ripen_pool *pool)
+{
+	if (pool->period_ns == 0)
+		return 0;
+	if (RIPEN_FAULT(RIPEN_FAULT_THREAD_CREATE) ||
+	    pthread_create(&pool->rebal_thread, NULL, rebalancer_main, pool) != 0)
+		return -EAGAIN;
+	pool->rebal_started = true;
+	pthread_setname_np(pool->rebal_thread, "ripen-rebal");
+	return 0;
+}
+
+void ripen__rebalancer_stop(struct ripen_pool *pool)
+{
+	if (!pool->rebal_started)
+		return;
+	/* stop is already set (seq_cst) by the caller; wake and join */
+	atomic_fetch_add_explicit(&pool->rebal_word, 1, memory_order_seq_cst);
+	ripen__futex_wake(&pool->rebal_word, 1);
+	pthread_join(pool->rebal_thread, NULL);
+	pool->rebal_started = false;
+}
