@@ -156,7 +156,8 @@ struct ripen_pool {
 	alignas(RIPEN_CACHELINE) _Atomic uint32_t rebal_word; /* futex: poked to wake it */
 	uint64_t period_ns;		/* 0: no rebalancer */
 	pthread_t rebal_thread;
-	bool rebal_started;
+	bool rebal_started;		/* set before the pool is published; never cleared */
+	bool rebal_joined;
 	pthread_mutex_t timer_lock;	/* rank RIPEN_LOCK_TIMER */
 	struct ripen__timer *timers;	/* binary min-heap by (release_ns, seq) */
 	size_t ntimers, timers_cap;
@@ -167,7 +168,7 @@ struct ripen_pool {
 	_Atomic uint64_t n_rebalances;
 	_Atomic uint64_t n_merged;
 	_Atomic uint64_t n_rescued;
-	uint64_t *last_done;		/* rebalancer only: workers' done at its last look */
+	uint64_t *last_done;		/* rebalancer only: workers' n_run at its last look */
 	uint64_t rebal_rng;		/* rebalancer only */
 	unsigned *deal_order;		/* rebalancer only: scratch for deal() */
 	bool *deal_done;

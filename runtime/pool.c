@@ -496,6 +496,9 @@ struct ripen__worker *ripen__pick_target(struct ripen_pool *pool, uint32_t inbox
 /* Steps 5-6 of submit: enqueue, then wake whoever should take it. */
 static void enqueue_and_wake(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t)
 {
+	/* a node goes around again (re-prioritised, periodic): wfcqueue
+	 * leaves a dequeued node's next pointer as it was */
+	cds_wfcq_node_init(&t->node);
 	RIPEN_TSAN_RELEASE(t);
 	cds_wfcq_enqueue(&w->inbox_head, &w->inbox_tail, &t->node);
 	/* seq_cst: S3, S4 of the park protocol. A paused pool wakes

@@ -10,7 +10,7 @@
  *   3. merges the best RIPEN_MERGE_TAKE entries of every worker and deals the
  *      merged run back out round-robin, so every worker holds a fair share of
  *      the global top even when producers all feed one worker;
- *   4. rescues tasks stranded behind a long task: a worker that finished
+ *   4. rescues tasks stranded behind a long task: a worker that started
  *      nothing during a whole period while its heap holds work has its
  *      queued entries moved to the other workers;
  *   5. counts the period (stats.rebalances).
@@ -356,8 +356,11 @@ static void rescue(struct ripen_pool *pool, const struct ripen_policy *pol, void
 {
 	for (unsigned i = 0; i < pool->nworkers; i++) {
 		struct ripen__worker *w = &pool->workers[i];
-		/* relaxed: progress is a hint; a false alarm moves work early */
-		uint64_t done = atomic_load_explicit(&w->done, memory_order_relaxed);
+		/* relaxed: progress is a hint; a false alarm moves work early.
+		 * A worker that started no task for a whole period while its
+		 * heap holds work and it is not asleep is stuck: inside a long
+		 * task, or descheduled */
+		uint64_t done = atomic_load_explicit(&w->n_run, memory_order_relaxed);
 		size_t n = 0;
 
 		if (done != pool->last_done[i]) {
@@ -481,11 +484,13 @@ int ripen__rebalancer_start(struct ripen_pool *pool)
 
 void ripen__rebalancer_stop(struct ripen_pool *pool)
 {
-	if (!pool->rebal_started)
+	/* rebal_started is written once, before the pool is published;
+	 * rebal_joined only by the caller (admin_lock or create's unwind) */
+	if (!pool->rebal_started || pool->rebal_joined)
 		return;
 	/* stop is already set (seq_cst) by the caller; wake and join */
 	atomic_fetch_add_explicit(&pool->rebal_word, 1, memory_order_seq_cst);
 	ripen__futex_wake(&pool->rebal_word, 1);
 	pthread_join(pool->rebal_thread, NULL);
-	pool->rebal_started = false;
+	pool->rebal_joined = true;
 }

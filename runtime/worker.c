@@ -459,6 +459,7 @@ static bool heap_steal(struct ripen__worker *w, struct ripen__worker *v, uint64_
 {
 	struct ripen__entry tmp[2 * RIPEN_HEAP_STEAL_MAX];
 	size_t k = 0, lim;
+	bool rekey;
 
 	if (ripen__prioq_reserve(&w->heap, RIPEN_HEAP_STEAL_MAX) != 0 || !heap_trylock(v))
 		return false;
@@ -470,16 +471,17 @@ static bool heap_steal(struct ripen__worker *w, struct ripen__worker *v, uint64_
 	/* give back the 2nd, 4th...: their slots were just freed, no growth */
 	for (size_t i = 1; i < k; i += 2)
 		(void)ripen__prioq_push(&v->heap, &tmp[i]);
+	/* keys computed by v under another policy or reference time must be
+	 * re-computed for w's heap; read v's key state while we hold its lock */
+	rekey = v->keyed_policy_gen != w->keyed_policy_gen ||
+		(w->pol->time_varying && v->keyed_ref != w->keyed_ref);
 	heap_unlock(v);
 	if (k == 0)
 		return false;
 	for (size_t i = 2; i < k; i += 2)
 		tmp[i / 2] = tmp[i];
 	k = (k + 1) / 2;
-	/* keys computed by v under another policy or reference time are
-	 * re-computed for w's heap (v's fields are stable: we held its lock) */
-	if (v->keyed_policy_gen != w->keyed_policy_gen ||
-	    (w->pol->time_varying && v->keyed_ref != w->keyed_ref))
+	if (rekey)
 		for (size_t i = 0; i < k; i++)
 			ripen__rekey_entry(w, w->pol, w->pool_ctx, &tmp[i]);
 	bump(&w->n_steals, 1);
