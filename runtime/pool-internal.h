@@ -154,6 +154,7 @@ struct ripen_pool {
 
 	/* --- rebalancer and timers (rebalance.c) */
 	alignas(RIPEN_CACHELINE) _Atomic uint32_t rebal_word; /* futex: poked to wake it */
+	_Atomic uint32_t rebal_stop;	/* the rebalancer exits (before the workers do) */
 	uint64_t period_ns;		/* 0: no rebalancer */
 	pthread_t rebal_thread;
 	bool rebal_started;		/* set before the pool is published; never cleared */

@@ -260,12 +260,12 @@ static void plan_pinning(struct ripen_pool *pool)
 
 static void stop_and_join(struct ripen_pool *pool)
 {
-	/* seq_cst: the waker's side of the park protocol (stop before parked) */
-	atomic_store_explicit(&pool->stop, 1, memory_order_seq_cst);
 	/* The rebalancer goes first: it may hold entries between taking them
 	 * from one heap and dealing them to another, and must not deal them
 	 * into the heap of a worker that has already exited. */
 	ripen__rebalancer_stop(pool);
+	/* seq_cst: the waker's side of the park protocol (stop before parked) */
+	atomic_store_explicit(&pool->stop, 1, memory_order_seq_cst);
 	ripen__wake_all(pool);
 	for (unsigned i = 0; i < pool->nworkers; i++) {
 		if (pool->workers[i].started)
@@ -344,6 +344,7 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
 	atomic_init(&pool->n_reprio, 0);
 	atomic_init(&pool->rebal_word, 0);
 	atomic_init(&pool->rebal_idle, 0);
+	atomic_init(&pool->rebal_stop, 0);
 	atomic_init(&pool->handles, 1);
 	pool->rebal_rng = seed_rng(&pool->rebal_rng);
 	pool->period_ns = o.rebalance_period_ns == 0 ? RIPEN_REBALANCE_DEFAULT_NS :

@@ -419,14 +419,16 @@ static void *rebalancer_main(void *arg)
 		RIPEN_DIE("rebalancer: no memory for its %zu-entry buffer", cap);
 	ripen__rcu_register();
 	for (;;) {
-		/* acquire: pairs with the seq_cst store of stop in pool.c */
+		/* acquire: a poke's bump; read before the stop flag, so a stop
+		 * that lands after it changes the word and the sleep returns */
 		uint32_t word = atomic_load_explicit(&pool->rebal_word, memory_order_acquire);
 		uint64_t now, next, wake;
 		const struct ripen_policy *pol;
 		struct ripen__ctx *c;
 		int64_t sleep_ns;
 
-		if (atomic_load_explicit(&pool->stop, memory_order_acquire))
+		/* acquire: pairs with the seq_cst store in ripen__rebalancer_stop */
+		if (atomic_load_explicit(&pool->rebal_stop, memory_order_acquire))
 			break;
 		now = ripen__now_ns();
 		ripen__rcu_read_lock();
@@ -488,7 +490,8 @@ void ripen__rebalancer_stop(struct ripen_pool *pool)
 	 * rebal_joined only by the caller (admin_lock or create's unwind) */
 	if (!pool->rebal_started || pool->rebal_joined)
 		return;
-	/* stop is already set (seq_cst) by the caller; wake and join */
+	/* seq_cst: the flag, then the word the rebalancer sleeps on */
+	atomic_store_explicit(&pool->rebal_stop, 1, memory_order_seq_cst);
 	atomic_fetch_add_explicit(&pool->rebal_word, 1, memory_order_seq_cst);
 	ripen__futex_wake(&pool->rebal_word, 1);
 	pthread_join(pool->rebal_thread, NULL);
