@@ -66,6 +66,8 @@ struct ripen__worker {
 	uint64_t keyed_policy_gen;	/* policy/context generation */
 	uint64_t keyed_time_gen;	/* re-score generation */
 	uint64_t rekey_not_before;	/* throttle for periodic re-scores */
+	uint32_t rekey_epoch;		/* the owner's current re-key pass */
+	bool rekeying;			/* a pass is under way (read by thieves under the lock) */
 	const struct ripen_policy *pol; /* policy for this step (RCU read side) */
 	void *pool_ctx;			/* context for this step (RCU read side) */
 	struct ripen_pool *pool;
@@ -172,7 +174,6 @@ struct ripen_pool {
 	uint64_t *last_done;		/* rebalancer only: workers' n_run at its last look */
 	uint64_t rebal_rng;		/* rebalancer only */
 	unsigned *deal_order;		/* rebalancer only: scratch for deal() */
-	bool *deal_done;
 };
 
 /*

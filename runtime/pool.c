@@ -208,10 +208,8 @@ static void free_pool_resources(struct ripen_pool *pool)
 	atomic_store_explicit(&pool->ctx, NULL, memory_order_relaxed);
 	free(pool->last_done);
 	free(pool->deal_order);
-	free(pool->deal_done);
 	pool->last_done = NULL;
 	pool->deal_order = NULL;
-	pool->deal_done = NULL;
 }
 
 /* The shell: what task handles may still touch (timer_lock, counters). */
@@ -323,8 +321,7 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
 	if (RIPEN_FAULT(RIPEN_FAULT_POOL_ALLOC) ||
 	    (pool->workers = aligned_alloc(RIPEN_CACHELINE, n * sizeof(struct ripen__worker))) == NULL ||
 	    (pool->last_done = calloc(n, sizeof(uint64_t))) == NULL ||
-	    (pool->deal_order = calloc(n, sizeof(unsigned))) == NULL ||
-	    (pool->deal_done = calloc(n, sizeof(bool))) == NULL) {
+	    (pool->deal_order = calloc(n, sizeof(unsigned))) == NULL) {
 		free(pool->last_done);
 		free(pool->deal_order);
 		free(pool->workers);

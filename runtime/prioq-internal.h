@@ -19,14 +19,15 @@ struct ripen_task;
  * ordered integer (ripen__score_key), `seq` the task's submit sequence (the
  * FIFO tie-break), `version` the task's version when the entry was made: an
  * entry whose version no longer matches, or whose task is no longer QUEUED,
- * is stale and is dropped when it surfaces. 32 bytes: two per cache line.
+ * is stale and is dropped when it surfaces. `epoch` marks the owner's
+ * re-key pass that computed `key`. 32 bytes: two per cache line.
  */
 struct ripen__entry {
 	uint64_t key;
 	uint64_t seq;
 	struct ripen_task *task;
 	uint32_t version;
-	uint32_t pad_;
+	uint32_t epoch;		/* owner's re-key pass that last keyed it (worker.c) */
 };
 
 /* a runs before b: higher key first, then lower seq (earlier submit). */

@@ -11,8 +11,12 @@
  *      merged run back out round-robin, so every worker holds a fair share of
  *      the global top even when producers all feed one worker;
  *   4. rescues tasks stranded behind a long task: a worker that started
- *      nothing during a whole period while its heap holds work has its
- *      queued entries moved to the other workers;
+ *      nothing during a whole period while its heap holds work has its best
+ *      RIPEN_RESCUE_MAX entries dealt to the others, and a sleeping worker is
+ *      woken to steal the rest (the heap of a worker inside a task is not
+ *      locked: thieves reach it; the rescue makes sure someone looks). A
+ *      bigger rescue was measured to hurt: moving whole heaps of 4096 every
+ *      period made the rebalancer the bottleneck of tests/stress;
  *   5. counts the period (stats.rebalances).
  *
  * It never stops the world: it touches a worker's heap only through the
@@ -21,11 +25,15 @@
  * Entries it holds in between stay accounted for (their tasks are QUEUED;
  * a claim by ripen_task_wait just makes them stale). Step by step, for
  * merging: (a) for each worker in turn: try-lock, pop up to TAKE entries,
- * unlock; (b) re-key them at the current reference time, sort; (c) deal
- * entry j to worker (j mod W): try-lock, re-key for that heap, push,
- * unlock; a worker whose lock is busy is skipped and the entry offered to
- * the next; an entry nobody could take within one sweep goes back to the
- * first heap that can be locked, spinning only the rebalancer.
+ * unlock (a busy heap is skipped this period); (b) re-key them at the
+ * current reference time and sort; (c) deal entry j to worker (j mod W)
+ * through that worker's wait-free inbox: bump the task's version (the entry
+ * in hand becomes stale and is dropped) and enqueue the task for a fresh
+ * entry, which the owner keys with its own policy snapshot when it drains,
+ * exactly like a re-prioritisation. So the rebalancer never waits on a
+ * worker, and never writes a key into a heap under a policy the owner has
+ * already replaced. An earlier version pushed into heaps under their locks:
+ * it had to retry busy locks and re-key for each target's policy.
  *
  * Why 2 ms by default: the re-score lag of linear aging is one period (plus
  * the re-key throttle, worker.c), small against the seconds-scale tau a
@@ -68,7 +76,7 @@
 #else
 #define RIPEN_MERGE_TAKE 8u
 #endif
-#define RIPEN_RESCUE_MAX 4096u
+#define RIPEN_RESCUE_MAX 64u	/* entries per stuck worker per period */
 
 /* ------------------------------------------------------------------ RCU */
 
@@ -236,51 +244,39 @@ static int cmp_entry(const void *a, const void *b)
 	return ripen__entry_before(x, y) ? -1 : ripen__entry_before(y, x) ? 1 : 0;
 }
 
-/* Push entries e[j], j = k, k + m, k + 2m... into worker w's heap: one lock
- * acquisition for its whole share. false if the lock stayed busy. */
-static bool deal_share(struct ripen_pool *pool, const struct ripen_policy *pol, void *pool_ctx,
-		       struct ripen__worker *w, struct ripen__entry *e, size_t n, size_t k,
-		       size_t m)
+/*
+ * Hand a task the rebalancer took out of a heap to worker w, through w's
+ * inbox (wait-free; w keys it with its own policy snapshot when it drains).
+ * The entry we hold is made stale by a version bump; the task then gets one
+ * fresh entry, exactly as ripen_task_reprioritize does it (task.c).
+ */
+static void requeue(struct ripen_pool *pool, struct ripen__worker *w, struct ripen__entry *e)
 {
-	size_t cnt = (n - k + m - 1) / m;
-	unsigned spins;
+	struct ripen_task *t = e->task;
 
-	for (spins = 0; !ripen__heap_trylock(w); spins++) {
-		if (spins == 64)
-			return false;
-		ripen__cpu_relax();
+	/* relaxed: filters; the claim CAS and the version decide */
+	if ((atomic_load_explicit(&t->state, memory_order_relaxed) & TS_MASK) != TS_QUEUED ||
+	    atomic_load_explicit(&t->version, memory_order_relaxed) != e->version) {
+		ripen__task_put(t); /* stale: drop it here */
+		return;
 	}
-	if (ripen__prioq_reserve(&w->heap, cnt) != 0) {
-		ripen__heap_unlock(w);
-		return false;
-	}
-	for (size_t j = k; j < n; j += m) {
-		/* relaxed: compared under w's heap lock */
-		if (pol->time_varying ||
-		    w->keyed_policy_gen != atomic_load_explicit(&pool->policy_gen, memory_order_relaxed))
-			ripen__rekey_entry(w, pol, pool_ctx, &e[j]);
-		RIPEN_CHECK(ripen__prioq_push(&w->heap, &e[j]) == 0);
-	}
-	ripen__heap_unlock(w);
-	ripen__heap_announce(w, &pool->rebal_rng);
-	return true;
+	/* seq_cst: as in ripen_task_reprioritize: bump, then test the node */
+	atomic_fetch_add_explicit(&t->version, 1, memory_order_seq_cst);
+	if (atomic_exchange_explicit(&t->node_busy, 1, memory_order_seq_cst) == 0)
+		ripen__inbox_push(pool, w, t, false); /* our reference moves with it */
+	else
+		ripen__task_put(t); /* an inbox entry exists and keys the new version */
 }
 
-/*
- * Deal e[0..n) (best first) round-robin over the workers, starting at
- * `first` and leaving out `skip` (or -1): entry j goes to the (j mod m)-th of
- * the m eligible workers, so each gets an equal slice of every rank range.
- * One lock acquisition per worker; a worker whose lock stays busy is tried
- * again on the next sweep, and after a few sweeps its share goes to whoever
- * can take it (`skip` included). Entries are never dropped; only the
- * rebalancer ever waits here. Rebalancer only, RCU read side held.
- */
-static void deal(struct ripen_pool *pool, const struct ripen_policy *pol, void *pool_ctx,
-		 struct ripen__entry *e, size_t n, unsigned first, int skip)
+/* Deal e[0..n) (best first) round-robin over the workers, starting at
+ * `first` and leaving out `skip` (or -1): entry j goes to the (j mod m)-th
+ * of the m eligible workers, so each gets an equal slice of every rank
+ * range. Never blocks. */
+static void deal(struct ripen_pool *pool, struct ripen__entry *e, size_t n, unsigned first,
+		 int skip)
 {
-	unsigned nw = pool->nworkers, m = 0, sweeps = 0;
+	unsigned nw = pool->nworkers, m = 0;
 	unsigned *order = pool->deal_order;
-	bool *dealt = pool->deal_done;
 
 	for (unsigned i = 0; i < nw; i++) {
 		unsigned wi = (first + i) % nw;
@@ -288,29 +284,8 @@ static void deal(struct ripen_pool *pool, const struct ripen_policy *pol, void *
 		if ((int)wi != skip || nw == 1)
 			order[m++] = wi;
 	}
-	for (unsigned k = 0; k < m; k++)
-		dealt[k] = k >= n; /* fewer entries than workers */
-	for (;;) {
-		bool all = true;
-
-		for (unsigned k = 0; k < m; k++) {
-			if (dealt[k])
-				continue;
-			if (sweeps < 8)
-				dealt[k] = deal_share(pool, pol, pool_ctx, &pool->workers[order[k]],
-						      e, n, k, m);
-			else /* give this share to any worker that can take it */
-				for (unsigned i = 0; i < nw && !dealt[k]; i++)
-					dealt[k] = deal_share(pool, pol, pool_ctx,
-							      &pool->workers[(order[k] + i) % nw],
-							      e, n, k, m);
-			all = all && dealt[k];
-		}
-		if (all)
-			return;
-		if (++sweeps >= 8)
-			sched_yield();
-	}
+	for (size_t j = 0; j < n; j++)
+		requeue(pool, &pool->workers[order[j % m]], &e[j]);
 }
 
 static void merge_and_deal(struct ripen_pool *pool, const struct ripen_policy *pol,
@@ -346,13 +321,12 @@ static void merge_and_deal(struct ripen_pool *pool, const struct ripen_policy *p
 		}
 	}
 	qsort(buf, n, sizeof(*buf), cmp_entry);
-	deal(pool, pol, pool_ctx, buf, n, ripen__rand_below(rng, nw), -1);
+	deal(pool, buf, n, ripen__rand_below(rng, nw), -1);
 	/* relaxed: statistics */
 	atomic_fetch_add_explicit(&pool->n_merged, n, memory_order_relaxed);
 }
 
-static void rescue(struct ripen_pool *pool, const struct ripen_policy *pol, void *pool_ctx,
-		   struct ripen__entry *buf)
+static void rescue(struct ripen_pool *pool, struct ripen__entry *buf)
 {
 	for (unsigned i = 0; i < pool->nworkers; i++) {
 		struct ripen__worker *w = &pool->workers[i];
@@ -376,9 +350,12 @@ static void rescue(struct ripen_pool *pool, const struct ripen_policy *pol, void
 		ripen__heap_unlock(w);
 		if (n == 0)
 			continue;
-		deal(pool, pol, pool_ctx, buf, n, (i + 1) % pool->nworkers, (int)i);
+		deal(pool, buf, n, (i + 1) % pool->nworkers, (int)i);
 		/* relaxed: statistics */
 		atomic_fetch_add_explicit(&pool->n_rescued, n, memory_order_relaxed);
+		/* seq_cst: as in ripen__heap_announce */
+		if (atomic_load_explicit(&pool->nsleeping, memory_order_seq_cst))
+			ripen__wake_one(pool, &pool->rebal_rng);
 	}
 }
 
@@ -445,7 +422,7 @@ static void *rebalancer_main(void *arg)
 		if (pool->nworkers > 1 &&
 		    atomic_load_explicit(&pool->paused, memory_order_acquire) == RIPEN_RUNNING) {
 			merge_and_deal(pool, pol, c ? c->ctx : NULL, buf, &pool->rebal_rng);
-			rescue(pool, pol, c ? c->ctx : NULL, buf);
+			rescue(pool, buf);
 		}
 		ripen__rcu_read_unlock();
 		/* relaxed: statistics */
