@@ -138,6 +138,7 @@ struct ripen_pool_stats {
 	uint64_t reprioritized RIPEN_DEFAULT(0); /* successful ripen_task_reprioritize() calls */
 	uint64_t rekeys RIPEN_DEFAULT(0); /* heaps re-keyed (policy swap or re-score) */
 	uint64_t rekeyed_entries RIPEN_DEFAULT(0); /* entries those re-keys touched */
+	uint64_t rekey_ns RIPEN_DEFAULT(0); /* time those re-keys took, summed */
 	uint64_t bad_scores RIPEN_DEFAULT(0); /* NaN/inf scores from custom policies */
 	uint64_t rebalances RIPEN_DEFAULT(0); /* rebalancer periods */
 	uint64_t merged RIPEN_DEFAULT(0); /* entries the rebalancer merged and dealt out */

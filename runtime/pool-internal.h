@@ -90,6 +90,7 @@ struct ripen__worker {
 	_Atomic uint64_t n_inline;
 	_Atomic uint64_t n_rekeys;
 	_Atomic uint64_t n_rekeyed;
+	_Atomic uint64_t n_rekey_ns;
 	_Atomic uint64_t n_bad;
 };
 

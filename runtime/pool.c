@@ -757,6 +757,7 @@ int ripen_pool_stats(struct ripen_pool *pool, struct ripen_pool_stats *st)
 		s.inline_runs += atomic_load_explicit(&w->n_inline, memory_order_relaxed);
 		s.rekeys += atomic_load_explicit(&w->n_rekeys, memory_order_relaxed);
 		s.rekeyed_entries += atomic_load_explicit(&w->n_rekeyed, memory_order_relaxed);
+		s.rekey_ns += atomic_load_explicit(&w->n_rekey_ns, memory_order_relaxed);
 		s.bad_scores += atomic_load_explicit(&w->n_bad, memory_order_relaxed);
 	}
 	/* a delayed task cancelled before its release counts as submitted and

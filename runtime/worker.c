@@ -195,6 +195,7 @@ static void maybe_rekey(struct ripen__worker *w, uint64_t pg, uint64_t tg)
 	w->rekey_not_before = t0 + 10 * d;
 	bump(&w->n_rekeys, 1);
 	bump(&w->n_rekeyed, n_keyed);
+	bump(&w->n_rekey_ns, d);
 }
 
 /* Begin a scheduling step: own heap lock, RCU read side, policy snapshot. */

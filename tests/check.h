@@ -14,7 +14,7 @@
 #include <time.h>
 
 static inline void check_fail(const char *file, int line, const char *fmt, ...)
-	__attribute__((noreturn, format(printf, 3, 4)));
+	__attribute__((__noreturn__, format(printf, 3, 4)));
 static inline void check_fail(const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Build ripen and run its tests: the normal build (gcc, jemalloc) and the
-# ThreadSanitizer build (clang). Installs the Debian 12 packages it needs
-# when run as root (or with sudo). The last line is the summary
-# "N passed, N failed" over every test of every build.
+# ThreadSanitizer build (clang), each running the unit suite and the short
+# stress tier. Installs the Debian 12 packages it needs when run as root (or
+# with sudo). The last line is the summary "N passed, N failed" over every
+# test of every build.
 #
-#   tools/run-tests.sh            normal + TSan builds
-#   RIPEN_ASAN=1 tools/run-tests.sh   adds the ASan+UBSan build
+#   tools/run-tests.sh                normal + TSan builds
+#   RIPEN_ASAN=1 tools/run-tests.sh   adds ASan+UBSan+LSan, and a build with
+#                                     tiny capacities and fault injection
+#                                     (under ASan) that runs the fault sweep
+#                                     and the fuzzer for 30000 inputs
 set -u
 cd "$(dirname "$0")/.."
 
@@ -68,6 +72,8 @@ run_suite normal build-test --buildtype=debugoptimized
 CC=clang run_suite tsan build-test-tsan -Db_sanitize=thread -Db_lundef=false -- --setup tsan
 if [ "${RIPEN_ASAN:-0}" = 1 ]; then
 	CC=clang run_suite asan build-test-asan -Db_sanitize=address,undefined -Db_lundef=false -- --setup asan
+	CC=clang run_suite fault build-test-fault -Dfault_injection=true -Dtiny=true -Dfuzz=true \
+		-Db_sanitize=address,undefined -Db_lundef=false -- --setup asan
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,214 @@
+/*
+ * libFuzzer target over sequences of API calls with hostile values.
+ *
+ * The first byte picks the target:
+ *  - even: the worker heap alone (sequential): push keys made from arbitrary
+ *    doubles (NaN, +-inf, -0.0, denormals, huge), pop; after every operation
+ *    the heap property holds and a pop never returns a key below the rest;
+ *  - odd: a one-worker pool (paused or not): submit with arbitrary bases,
+ *    cancel, wait with zero/short/negative timeouts, re-prioritise, release,
+ *    read state, swap policies, resume, wait_idle, stats, shutdown, calls on
+ *    released handles being skipped (that misuse is undefined, see README).
+ *    Every return code must be one the contract lists; at the end
+ *    submitted == run + cancelled and every handle is final.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../tests/check.h"
+#include "prioq-internal.h"
+#include "ripen.h"
+
+struct input {
+	const uint8_t *p;
+	size_t n;
+};
+
+static uint8_t take8(struct input *in)
+{
+	uint8_t v = 0;
+
+	if (in->n) {
+		v = *in->p++;
+		in->n--;
+	}
+	return v;
+}
+
+static double take_double(struct input *in)
+{
+	uint64_t u = 0;
+	double d;
+
+	for (int i = 0; i < 8; i++)
+		u = u << 8 | take8(in);
+	memcpy(&d, &u, sizeof(d));
+	return d;
+}
+
+static void fuzz_heap(struct input *in)
+{
+	struct ripen__prioq q;
+	struct ripen__entry e = { 0 };
+	uint64_t seq = 0;
+
+	CHECK_OK(ripen__prioq_init(&q, 2));
+	while (in->n) {
+		if (take8(in) % 3 != 0) {
+			e.key = ripen__score_key(take_double(in));
+			e.seq = seq++;
+			CHECK_OK(ripen__prioq_push(&q, &e));
+		} else if (ripen__prioq_pop(&q, &e)) {
+			const struct ripen__entry *top = ripen__prioq_top(&q);
+
+			if (top != NULL)
+				CHECK(!ripen__entry_before(top, &e));
+		}
+		CHECK(ripen__prioq_valid(&q));
+	}
+	ripen__prioq_fini(&q);
+}
+
+static void noop(void *arg)
+{
+	(void)arg;
+}
+
+static struct ripen_policy *pick_policy(uint8_t k)
+{
+	static const double w[3] = { 1e300, -0.0, 5e-324 };
+
+	switch (k % 6) {
+	case 0: return ripen_policy_static();
+	case 1: return ripen_policy_fifo();
+	case 2: return ripen_policy_linear_aging(1e-9 * (k + 1));
+	case 3: return ripen_policy_additive_aging(1e3);
+	case 4: return ripen_policy_edf();
+	default: return ripen_policy_class_weights(w, 3, ripen_policy_static());
+	}
+}
+
+#define NH 16
+
+static void fuzz_pool(struct input *in)
+{
+	struct ripen_pool_opts po = RIPEN_POOL_OPTS_INIT;
+	struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
+	struct ripen_pool *pool;
+	struct ripen_task *h[NH] = { 0 };
+	bool shut = false;
+	int rc;
+
+	po.workers = 1;
+	po.start_paused = take8(in) & 1;
+	CHECK_OK(ripen_pool_create(&po, &pool));
+	while (in->n) {
+		uint8_t op = take8(in), i = take8(in) % NH;
+
+		switch (op % 11) {
+		case 0: { /* submit */
+			struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+			double b = take_double(in);
+
+			o.base = b;
+			o.class_id = take8(in);
+			o.deadline_ns = take8(in) ? ripen_now_ns() + take8(in) * 1000 : 0;
+			if (h[i] != NULL) {
+				ripen_task_release(h[i]);
+				h[i] = NULL;
+			}
+			rc = ripen_submit(pool, noop, NULL, &o, &h[i]);
+			if (!isfinite(b))
+				CHECK_EQ(rc, -EINVAL);
+			else
+				CHECK(rc == 0 || (shut && rc == -ESHUTDOWN));
+			if (rc != 0)
+				CHECK(h[i] == NULL);
+			break;
+		}
+		case 1:
+			if (h[i]) {
+				rc = ripen_task_cancel(h[i]);
+				CHECK(rc == 0 || rc == -EBUSY || rc == -EALREADY);
+			}
+			break;
+		case 2:
+			if (h[i]) {
+				int64_t to = (int8_t)take8(in);
+
+				if (to < 0 && po.start_paused)
+					to = 0; /* a paused pool never finishes it */
+				rc = ripen_task_wait(h[i], to * 1000);
+				CHECK(rc == 0 || rc == -ETIMEDOUT);
+			}
+			break;
+		case 3:
+			if (h[i]) {
+				double b = take_double(in);
+
+				rc = ripen_task_reprioritize(h[i], b);
+				CHECK(isfinite(b) ? (rc == 0 || rc == -EALREADY) : rc == -EINVAL);
+			}
+			break;
+		case 4:
+			ripen_task_release(h[i]);
+			h[i] = NULL;
+			break;
+		case 5:
+			if (h[i])
+				CHECK((unsigned)ripen_task_state(h[i]) <= RIPEN_TASK_CANCELLED);
+			break;
+		case 6:
+			CHECK_OK(ripen_pool_set_policy(pool, pick_policy(take8(in))));
+			break;
+		case 7:
+			CHECK_OK(ripen_pool_resume(pool));
+			po.start_paused = false;
+			break;
+		case 8:
+			rc = ripen_pool_wait_idle(pool, 0);
+			CHECK(rc == 0 || rc == -ETIMEDOUT);
+			break;
+		case 9:
+			CHECK_OK(ripen_pool_stats(pool, &st));
+			CHECK_GE(st.submitted, st.run + st.cancelled);
+			break;
+		default:
+			rc = ripen_pool_shutdown(pool, (enum ripen_shutdown)(take8(in) % 3));
+			CHECK(rc == 0 || rc == -EALREADY || rc == -EINVAL);
+			if (rc == 0) {
+				shut = true;
+				po.start_paused = false;
+			}
+			break;
+		}
+	}
+	CHECK(ripen_pool_shutdown(pool, RIPEN_SHUTDOWN_CANCEL) == 0 || shut);
+	CHECK_OK(ripen_pool_stats(pool, &st));
+	CHECK_EQ(st.submitted, st.run + st.cancelled);
+	ripen_pool_destroy(pool);
+	for (int k = 0; k < NH; k++) {
+		if (h[k] != NULL) {
+			CHECK(ripen_task_state(h[k]) >= RIPEN_TASK_DONE);
+			ripen_task_release(h[k]);
+		}
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct input in = { data, size };
+
+	if (size == 0)
+		return 0;
+	if (take8(&in) & 1)
+		fuzz_pool(&in);
+	else
+		fuzz_heap(&in);
+	return 0;
+}
