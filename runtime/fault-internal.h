@@ -18,9 +18,22 @@ enum ripen__fault_point {
 	RIPEN_FAULT_TASK_ALLOC,		/* ripen_submit: the task */
 	RIPEN_FAULT_HEAP_GROW,		/* a worker heap's array */
 	RIPEN_FAULT_POOL_ALLOC,		/* ripen_pool_create: pool, workers */
-	RIPEN_FAULT_THREAD_CREATE,	/* ripen_pool_create: each worker thread */
+	RIPEN_FAULT_THREAD_CREATE,	/* ripen_pool_create: each worker thread, the rebalancer */
+	RIPEN_FAULT_POLICY_ALLOC,	/* policy constructors, ripen_pool_set_context */
 	RIPEN_FAULT_NPOINTS
 };
+
+/*
+ * Random yields at the critical points of the concurrent code (test builds:
+ * meson -Dyield_points=true): widen race windows, as liburcu's debug-yield
+ * build does. One in RIPEN_YIELD_ONE_IN passes yields.
+ */
+#ifdef RIPEN_YIELD_POINTS
+void ripen__yield_point(void);
+#define RIPEN_YIELD_POINT() ripen__yield_point()
+#else
+#define RIPEN_YIELD_POINT() ((void)0)
+#endif
 
 #ifdef RIPEN_FAULT_INJECTION
 bool ripen__fault_hit(enum ripen__fault_point p);

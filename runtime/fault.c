@@ -6,6 +6,7 @@
 #include "common-internal.h"
 #include "fault-internal.h"
 
+#include <sched.h>
 #include <stdatomic.h>
 
 static const char *const names[RIPEN_FAULT_NPOINTS] = {
@@ -13,6 +14,7 @@ static const char *const names[RIPEN_FAULT_NPOINTS] = {
 	[RIPEN_FAULT_HEAP_GROW] = "heap_grow",
 	[RIPEN_FAULT_POOL_ALLOC] = "pool_alloc",
 	[RIPEN_FAULT_THREAD_CREATE] = "thread_create",
+	[RIPEN_FAULT_POLICY_ALLOC] = "policy_alloc",
 };
 
 static _Atomic uint64_t hits[RIPEN_FAULT_NPOINTS];
@@ -90,3 +92,15 @@ void ripen__fault_reset(void)
 	}
 	atomic_store_explicit(&random_one_in, 0, memory_order_relaxed);
 }
+
+#ifdef RIPEN_YIELD_POINTS
+void ripen__yield_point(void)
+{
+	static _Thread_local uint64_t rng;
+
+	if (rng == 0)
+		rng = (uint64_t)(uintptr_t)&rng | 1;
+	if (ripen__rand_below(&rng, 8) == 0)
+		sched_yield();
+}
+#endif

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fault-internal.h"
 #include "pool-internal.h"
 
 int ripen__futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns)
@@ -119,6 +120,7 @@ void ripen__park(struct ripen__worker *w)
 	/* seq_cst: P1, P2 of the protocol */
 	atomic_store_explicit(&w->parked, 1, memory_order_seq_cst);
 	atomic_fetch_add_explicit(&pool->nsleeping, 1, memory_order_seq_cst);
+	RIPEN_YIELD_POINT(); /* a submit lands between the announce and the recheck */
 	if (!ripen__work_visible(w)) {
 		/* owner-only counter; relaxed, read by stats */
 		atomic_store_explicit(&w->n_parks,

@@ -30,12 +30,14 @@
 #include <string.h>
 
 #include "common-internal.h"
+#include "fault-internal.h"
 #include "policy-internal.h"
 #include "prioq-internal.h"
 
 static struct ripen_policy *policy_new(enum ripen__policy_kind kind)
 {
-	struct ripen_policy *p = calloc(1, sizeof(*p));
+	struct ripen_policy *p = RIPEN_FAULT(RIPEN_FAULT_POLICY_ALLOC) ? NULL :
+				 calloc(1, sizeof(*p));
 
 	if (p != NULL)
 		p->kind = kind;
@@ -95,7 +97,8 @@ struct ripen_policy *ripen_policy_class_weights(const double *w, size_t n,
 			goto fail;
 	if ((p = policy_new(RIPEN_POL_CLASS_WEIGHTS)) == NULL)
 		goto fail;
-	if ((p->weights = malloc(n * sizeof(double))) == NULL)
+	if (RIPEN_FAULT(RIPEN_FAULT_POLICY_ALLOC) ||
+	    (p->weights = malloc(n * sizeof(double))) == NULL)
 		goto fail;
 	memcpy(p->weights, w, n * sizeof(double));
 	p->nweights = n;

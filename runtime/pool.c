@@ -609,6 +609,7 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 		w = ripen__pick_target(pool, o.inbox);
 		/* seq_cst: S1 (park.c) and the in-side of idle detection */
 		atomic_fetch_add_explicit(&w->inbox_in, 1, memory_order_seq_cst);
+		RIPEN_YIELD_POINT(); /* shutdown closes the pool right here */
 		/* seq_cst: step 4; Dekker with step 3 of the shutdown protocol */
 		if (atomic_load_explicit(&pool->closed, memory_order_seq_cst)) {
 			/* seq_cst: out-side of idle detection; shutdown waits on it */
@@ -665,7 +666,7 @@ int ripen_pool_set_context(struct ripen_pool *pool, void *ctx, void (*ctx_free)(
 
 	if (pool == NULL)
 		return -EINVAL;
-	if ((c = malloc(sizeof(*c))) == NULL)
+	if (RIPEN_FAULT(RIPEN_FAULT_POLICY_ALLOC) || (c = malloc(sizeof(*c))) == NULL)
 		return -ENOMEM;
 	c->ctx = ctx;
 	c->ctx_free = ctx_free;

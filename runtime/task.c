@@ -214,6 +214,7 @@ int ripen_task_reprioritize(struct ripen_task *t, double new_base)
 	/* seq_cst: every older entry is now stale; pairs with make_entry's
 	 * load (worker.c) through the node_busy exchange below */
 	atomic_fetch_add_explicit(&t->version, 1, memory_order_seq_cst);
+	RIPEN_YIELD_POINT(); /* a drainer or a claimer runs between bump and test */
 	if (t->timed != NULL) {
 		/* in the timer heap: it is keyed when released */
 		need_entry = t->timed->where != RIPEN_T_IN && t->timed->where != RIPEN_T_CANCELLED_IN;

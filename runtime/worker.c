@@ -43,6 +43,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include "fault-internal.h"
 #include "pool-internal.h"
 #include "task-internal.h"
 
@@ -65,6 +66,7 @@ static inline void bump(_Atomic uint64_t *c, uint64_t by)
 
 static inline bool heap_trylock(struct ripen__worker *v)
 {
+	RIPEN_YIELD_POINT();
 	/* relaxed: a filter that keeps the line shared while it is held */
 	if (atomic_load_explicit(&v->heap_lock, memory_order_relaxed))
 		return false;
@@ -370,6 +372,7 @@ static void dispatch(struct ripen__worker *w, struct ripen__entry *e)
 	struct ripen_task *t = e->task;
 
 	ripen__task_check(t);
+	RIPEN_YIELD_POINT(); /* between pop and claim: cancel, re-prioritise race here */
 	/* relaxed: a re-prioritisation racing this only makes the entry stale;
 	 * the task is then run through its newer entry */
 	if (e->version != atomic_load_explicit(&t->version, memory_order_relaxed)) {
@@ -448,6 +451,7 @@ static uint64_t inbox_take(struct ripen__worker *w, struct ripen__worker *v, uin
 		t = task_of(node);
 		RIPEN_TSAN_ACQUIRE(t);
 		ripen__task_check(t);
+		RIPEN_YIELD_POINT(); /* a re-prioritisation races the node_busy hand-over */
 		/* seq_cst: the node is free again; see make_entry */
 		atomic_store_explicit(&t->node_busy, 0, memory_order_seq_cst);
 		if (!task_queued(t)) {

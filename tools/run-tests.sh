@@ -7,9 +7,11 @@
 #
 #   tools/run-tests.sh                normal + TSan builds
 #   RIPEN_ASAN=1 tools/run-tests.sh   adds ASan+UBSan+LSan, and a build with
-#                                     tiny capacities and fault injection
-#                                     (under ASan) that runs the fault sweep
-#                                     and the fuzzer for 30000 inputs
+#                                     tiny capacities, random yields and fault
+#                                     injection (under ASan) that runs the
+#                                     fault sweep and the fuzzer; then CI's
+#                                     longer stress tier (about 8 minutes;
+#                                     RIPEN_QUICK=1 skips it)
 set -u
 cd "$(dirname "$0")/.."
 
@@ -72,8 +74,32 @@ run_suite normal build-test --buildtype=debugoptimized
 CC=clang run_suite tsan build-test-tsan -Db_sanitize=thread -Db_lundef=false -- --setup tsan
 if [ "${RIPEN_ASAN:-0}" = 1 ]; then
 	CC=clang run_suite asan build-test-asan -Db_sanitize=address,undefined -Db_lundef=false -- --setup asan
-	CC=clang run_suite fault build-test-fault -Dfault_injection=true -Dtiny=true -Dfuzz=true \
+	CC=clang run_suite fault build-test-fault -Dfault_injection=true -Dtiny=true -Dfuzz=true -Dyield_points=true \
 		-Db_sanitize=address,undefined -Db_lundef=false -- --setup asan
+fi
+# CI's longer stress tier: a minute per program and flavour, the fault sweep
+# deeper, more fuzzer inputs. Each run counts as one test.
+run_one() { # name, command...
+	local name=$1
+	shift
+	echo "=== $name"
+	if "$@" >"/tmp/ripen-$name.log" 2>&1; then
+		tail -n 4 "/tmp/ripen-$name.log"
+		passed=$((passed + 1))
+	else
+		tail -n 30 "/tmp/ripen-$name.log"
+		failed=$((failed + 1))
+	fi
+}
+if [ "${RIPEN_ASAN:-0}" = 1 ] && [ "${RIPEN_QUICK:-0}" != 1 ]; then
+	export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=5 suppressions=$PWD/stress/tsan.supp"
+	export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1"
+	run_one tsan-ledger build-test-tsan/stress/stress_ledger -w 4 -p 4 -s 60 -n 1500000 -S 11
+	run_one tsan-lifecycle build-test-tsan/stress/stress_lifecycle -w 6 -p 4 -s 60 -S 12
+	run_one asan-ledger build-test-fault/stress/stress_ledger -w 4 -p 4 -s 60 -n 1500000 -S 13
+	run_one asan-lifecycle build-test-fault/stress/stress_lifecycle -w 6 -p 4 -s 60 -S 14
+	run_one fault-sweep build-test-fault/stress/stress_fault -n 80 -s 60 -S 15
+	run_one fuzz build-test-fault/fuzz/fuzz_api -runs=300000 -seed=16 -max_len=512
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 hours=${1:-2}
 end=$(( $(date +%s) + hours * 3600 ))
 [ -f build-test-tsan/build.ninja ] || CC=clang meson setup build-test-tsan -Db_sanitize=thread -Db_lundef=false
-[ -f build-test-fault/build.ninja ] || CC=clang meson setup build-test-fault -Dfault_injection=true -Dtiny=true -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+[ -f build-test-fault/build.ninja ] || CC=clang meson setup build-test-fault -Dfault_injection=true -Dtiny=true -Dfuzz=true -Dyield_points=true -Db_sanitize=address,undefined -Db_lundef=false
 ninja -C build-test-tsan && ninja -C build-test-fault || exit 1
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=5 suppressions=$PWD/stress/tsan.supp"
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1"
