@@ -103,7 +103,9 @@ RIPEN_API int ripen_pool_wait_idle(struct ripen_pool *pool, int64_t timeout_ns);
  * (DRAIN) or cancel (CANCEL) everything that was accepted, wait for running
  * tasks to return and join the workers. A paused pool is resumed to do so.
  * During a DRAIN, tasks already running may still submit children (they run
- * before shutdown returns); during a CANCEL they get -ESHUTDOWN.
+ * before shutdown returns); during a CANCEL they get -ESHUTDOWN. In both
+ * modes, delayed tasks not yet due are cancelled, periodic ones are not
+ * re-armed, and new delayed tasks (children too) get -ESHUTDOWN.
  * Returns 0; -EALREADY if the pool was already shut down; -EINVAL for a bad
  * `how`; -EDEADLK when called from inside one of the pool's tasks (nothing
  * is done then).
@@ -135,6 +137,7 @@ struct ripen_pool_stats {
 	uint64_t inline_runs RIPEN_DEFAULT(0); /* queued tasks run inline by ripen_task_wait() */
 	uint64_t delayed RIPEN_DEFAULT(0); /* waiting for their release time right now */
 	uint64_t released RIPEN_DEFAULT(0); /* releases of delayed and periodic tasks */
+	uint64_t rearm_failed RIPEN_DEFAULT(0); /* periodic tasks ended early: no memory to re-arm */
 	uint64_t reprioritized RIPEN_DEFAULT(0); /* successful ripen_task_reprioritize() calls */
 	uint64_t rekeys RIPEN_DEFAULT(0); /* heaps re-keyed (policy swap or re-score) */
 	uint64_t rekeyed_entries RIPEN_DEFAULT(0); /* entries those re-keys touched */
@@ -159,7 +162,9 @@ RIPEN_API int ripen_pool_current_worker(const struct ripen_pool *pool);
 struct ripen_task_view;
 
 /* Next release time (ripen_now_ns clock) of a task with a trigger, from its
- * view (pool_ctx included), or 0 to stop. Called on a worker after each run. */
+ * view (pool_ctx included), or 0 to stop. Called on a worker after each run,
+ * inside an RCU read-side section: it must not call ripen_pool_set_policy or
+ * ripen_pool_set_context (they wait for a grace period: a deadlock). */
 typedef uint64_t ripen_trigger_fn(const struct ripen_task_view *t);
 
 struct ripen_task_opts {
@@ -244,7 +249,9 @@ struct ripen_task_view {
 };
 
 /* Score of a queued task at now_ns: higher runs first. NaN and +-inf are
- * treated as the lowest score and counted (stats.bad_scores). */
+ * treated as the lowest score and counted (stats.bad_scores). Called on the
+ * pool's threads inside an RCU read-side section: it must be quick, must not
+ * block, and must not call ripen_pool_set_policy or _set_context. */
 typedef double ripen_score_fn(const struct ripen_task_view *t, uint64_t now_ns,
 			      void *policy_ctx);
 

@@ -165,9 +165,10 @@ struct ripen_pool {
 	pthread_mutex_t timer_lock;	/* rank RIPEN_LOCK_TIMER */
 	struct ripen__timer *timers;	/* binary min-heap by (release_ns, seq) */
 	size_t ntimers, timers_cap;
-	uint64_t planned_wake_ns;	/* under timer_lock: when the rebalancer will look next */
 	_Atomic uint64_t n_delayed;
 	_Atomic uint64_t n_released;
+	_Atomic uint64_t n_release_in;	/* in-side of idle detection: releases */
+	_Atomic uint64_t n_rearm_failed;
 	_Atomic uint64_t n_timer_cancelled;
 	_Atomic uint64_t n_rebalances;
 	_Atomic uint64_t n_merged;

@@ -110,12 +110,15 @@ bool ripen__pool_is_idle(struct ripen_pool *pool)
 
 	/* seq_cst throughout: out-side first, then in-side (see the essay) */
 	out += atomic_load_explicit(&pool->ext_cancelled, memory_order_seq_cst);
+	/* releases of timed tasks count on the in-side pool-wide: a release
+	 * may reuse an entry already in an inbox (rebalance.c) */
 	for (unsigned i = 0; i < pool->nworkers; i++) {
 		struct ripen__worker *w = &pool->workers[i];
 
 		out += atomic_load_explicit(&w->done, memory_order_seq_cst);
 		out += atomic_load_explicit(&w->inbox_rejected, memory_order_seq_cst);
 	}
+	in += atomic_load_explicit(&pool->n_release_in, memory_order_seq_cst);
 	for (unsigned i = 0; i < pool->nworkers; i++) {
 		struct ripen__worker *w = &pool->workers[i];
 
@@ -343,6 +346,8 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
 	atomic_init(&pool->rebal_idle, 0);
 	atomic_init(&pool->rebal_stop, 0);
 	atomic_init(&pool->handles, 1);
+	atomic_init(&pool->n_release_in, 0);
+	atomic_init(&pool->n_rearm_failed, 0);
 	pool->rebal_rng = seed_rng(&pool->rebal_rng);
 	pool->period_ns = o.rebalance_period_ns == 0 ? RIPEN_REBALANCE_DEFAULT_NS :
 			  o.rebalance_period_ns == RIPEN_REBALANCE_OFF ? 0 : o.rebalance_period_ns;
@@ -581,14 +586,18 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 	if (delayed) {
 		int rc = 0;
 
-		/* seq_cst: as in step 4 below (a delayed task is refused or kept) */
-		if (atomic_load_explicit(&pool->closed, memory_order_seq_cst)) {
+		atomic_init(&t->state, TS_QUEUED | TS_ARMED);
+		/* The closed check is under timer_lock: a shutdown stores closed,
+		 * then cancels the timer heap under the same lock, so a delayed
+		 * task is either refused or seen by that cancel. Delayed tasks
+		 * are refused during any shutdown, children included. */
+		pthread_mutex_lock(&pool->timer_lock);
+		/* seq_cst: as in step 4 below */
+		if (atomic_load_explicit(&pool->closed, memory_order_seq_cst))
 			rc = -ESHUTDOWN;
-		} else {
-			pthread_mutex_lock(&pool->timer_lock);
+		else
 			rc = ripen__timer_push_locked(pool, t);
-			pthread_mutex_unlock(&pool->timer_lock);
-		}
+		pthread_mutex_unlock(&pool->timer_lock);
 		if (rc != 0) {
 			t->magic = RIPEN_TASK_DEAD;
 			ripen__free(t, ripen__task_size(t));
@@ -604,7 +613,12 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 			ripen__free(t, ripen__task_size(t));
 			return -ESHUTDOWN;
 		}
-		ripen__worker_push_local(self, t);
+		if (o.inbox != 0) { /* affinity asked: that worker's inbox */
+			atomic_store_explicit(&t->node_busy, 1, memory_order_relaxed);
+			ripen__inbox_push(pool, ripen__pick_target(pool, o.inbox), t, true);
+		} else {
+			ripen__worker_push_local(self, t);
+		}
 	} else {
 		w = ripen__pick_target(pool, o.inbox);
 		/* seq_cst: S1 (park.c) and the in-side of idle detection */
@@ -764,9 +778,11 @@ int ripen_pool_stats(struct ripen_pool *pool, struct ripen_pool_stats *st)
 	/* a delayed task cancelled before its release counts as submitted and
 	 * cancelled, so that submitted == run + cancelled + queued holds */
 	s.submitted += atomic_load_explicit(&pool->n_timer_cancelled, memory_order_relaxed);
+	s.submitted += atomic_load_explicit(&pool->n_release_in, memory_order_relaxed);
 	s.cancelled += atomic_load_explicit(&pool->n_timer_cancelled, memory_order_relaxed);
 	s.delayed = atomic_load_explicit(&pool->n_delayed, memory_order_relaxed);
 	s.released = atomic_load_explicit(&pool->n_released, memory_order_relaxed);
+	s.rearm_failed = atomic_load_explicit(&pool->n_rearm_failed, memory_order_relaxed);
 	s.reprioritized = atomic_load_explicit(&pool->n_reprio, memory_order_relaxed);
 	s.rebalances = atomic_load_explicit(&pool->n_rebalances, memory_order_relaxed);
 	s.merged = atomic_load_explicit(&pool->n_merged, memory_order_relaxed);

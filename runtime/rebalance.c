@@ -51,9 +51,10 @@
  *
  * Timers: a binary min-heap by (release_ns, seq) under timer_lock. Every
  * transition of a timed task that involves the timer heap happens under that
- * lock: the worker's re-arm (RUNNING -> QUEUED + push), a cancel (task.c),
- * the release here (where T_IN -> T_OUT + in-side count + inbox). So a
- * cancel knows exactly whether the task was counted.
+ * lock: the worker's re-arm (RUNNING -> QUEUED|ARMED + push), a cancel
+ * (task.c), the release here (T_IN -> T_OUT, in-side count, version bump,
+ * ARMED cleared, inbox). So a cancel knows exactly whether the task was
+ * counted, and no entry can run a task before its release.
  *
  * RCU: policy and context pointers are read in read-side sections (worker
  * steps, the rebalancer) of liburcu's memb flavour; swaps publish with a
@@ -187,22 +188,32 @@ static uint64_t release_due(struct ripen_pool *pool, uint64_t now)
 			break;
 		}
 		timer_pop_locked(pool);
-		/* relaxed: statistics */
-		atomic_fetch_sub_explicit(&pool->n_delayed, 1, memory_order_relaxed);
 		if (t->timed->where == RIPEN_T_CANCELLED_IN) {
 			t->timed->where = RIPEN_T_OUT;
 			ripen__task_put(t); /* the timer's reference */
 			continue;
 		}
-		t->timed->where = RIPEN_T_OUT;
 		/* relaxed: statistics */
+		atomic_fetch_sub_explicit(&pool->n_delayed, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&pool->n_released, 1, memory_order_relaxed);
-		/* seq_cst exchange: the node is free (a timed task in the timer
-		 * heap has no inbox entry), and re-prioritisation must see it busy */
-		atomic_store_explicit(&t->node_busy, 1, memory_order_seq_cst);
-		ripen__inbox_push(pool, ripen__pick_target(pool, t->timed->target), t, true);
+		t->timed->where = RIPEN_T_OUT;
+		/* seq_cst: the in-side of idle detection for this release, counted
+		 * before the task can be claimed */
+		atomic_fetch_add_explicit(&pool->n_release_in, 1, memory_order_seq_cst);
+		/* seq_cst: every entry made before is stale from here on (see the
+		 * task state essay); then make the task claimable */
+		atomic_fetch_add_explicit(&t->version, 1, memory_order_seq_cst);
+		atomic_fetch_and_explicit(&t->state, ~(uint32_t)TS_ARMED, memory_order_seq_cst);
+		/* seq_cst: as in ripen_task_reprioritize. A node still linked in
+		 * an inbox (queued by a re-prioritisation before the last run)
+		 * becomes this release's entry when drained: it reads the new
+		 * version. Otherwise queue one; the timer's reference goes with
+		 * it, or is dropped. */
+		if (atomic_exchange_explicit(&t->node_busy, 1, memory_order_seq_cst) == 0)
+			ripen__inbox_push(pool, ripen__pick_target(pool, t->timed->target), t, false);
+		else
+			ripen__task_put(t);
 	}
-	pool->planned_wake_ns = next;
 	pthread_mutex_unlock(&pool->timer_lock);
 	return next;
 }
@@ -227,6 +238,7 @@ void ripen__timers_cancel_all(struct ripen_pool *pool)
 	pthread_mutex_unlock(&pool->timer_lock);
 	/* relaxed: statistics */
 	atomic_fetch_add_explicit(&pool->n_timer_cancelled, n, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&pool->n_delayed, n, memory_order_relaxed);
 }
 
 void ripen__timers_fini(struct ripen_pool *pool)
@@ -258,7 +270,8 @@ static void requeue(struct ripen_pool *pool, struct ripen__worker *w, struct rip
 	struct ripen_task *t = e->task;
 
 	/* relaxed: filters; the claim CAS and the version decide */
-	if ((atomic_load_explicit(&t->state, memory_order_relaxed) & TS_MASK) != TS_QUEUED ||
+	if ((atomic_load_explicit(&t->state, memory_order_relaxed) & (TS_MASK | TS_ARMED)) !=
+		    TS_QUEUED ||
 	    atomic_load_explicit(&t->version, memory_order_relaxed) != e->version) {
 		ripen__task_put(t); /* stale: drop it here */
 		return;

@@ -7,6 +7,11 @@
  *     QUEUED --claim--> RUNNING --finish--> DONE
  *        \--cancel--> CANCELLED
  *
+ * Timed tasks add TS_ARMED while they wait in the timer heap (QUEUED|ARMED:
+ * cancellable, not claimable); the release clears it and bumps the version,
+ * so entries from before the wait are stale; a periodic task goes
+ * RUNNING -> QUEUED|ARMED when re-armed (all under pool->timer_lock).
+ *
  * Every transition out of QUEUED is a CAS, so exactly one of "a worker
  * claims it", "ripen_task_wait runs it inline" and "someone cancels it"
  * wins; that is what makes "runs exactly once or is reported cancelled"
@@ -42,6 +47,7 @@ enum {
 	TS_MASK = 3u,
 	TS_WAITERS = 4u,	/* someone sleeps on the word */
 	TS_CANCEL_REQ = 8u,	/* cancel asked while a periodic task ran: do not re-arm */
+	TS_ARMED = 16u,		/* QUEUED in the timer heap: no entry may claim it yet */
 };
 
 /* Where a timed task is (ripen__timed.where), under pool->timer_lock. */

@@ -45,9 +45,9 @@ bool ripen__task_claim(struct ripen_task *t)
 	/* relaxed: the CAS below re-validates */
 	uint32_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
 
-	while ((s & TS_MASK) == TS_QUEUED) {
+	while ((s & (TS_MASK | TS_ARMED)) == TS_QUEUED) {
 		/* acquire on success: the claimer runs the task after reading its
-		 * fields; they were published with the task (inbox, buffer) */
+		 * fields; they were published with the task (inbox, heap) */
 		if (atomic_compare_exchange_weak_explicit(&t->state, &s,
 							  (s & TS_WAITERS) | TS_RUNNING,
 							  memory_order_acquire,
@@ -168,7 +168,9 @@ static int cancel_timed(struct ripen_task *t)
 	if (s & TS_WAITERS)
 		ripen__futex_wake(&t->state, 1 << 30);
 	if (in_timer) {
-		/* relaxed: statistics; no in-side count to balance */
+		/* relaxed: statistics; no in-side count to balance (the entry
+		 * stays in the timer heap until due; n_delayed counts only the
+		 * live ones) */
 		atomic_fetch_add_explicit(&pool->n_timer_cancelled, 1, memory_order_relaxed);
 		atomic_fetch_sub_explicit(&pool->n_delayed, 1, memory_order_relaxed);
 	} else {

@@ -281,8 +281,12 @@ static struct ripen__entry make_entry(struct ripen__worker *w, const struct ripe
 	e.seq = t->seq;
 	e.epoch = 0;
 	/* seq_cst: pairs with ripen_task_reprioritize (bump version, then
-	 * test node_busy): either it sees the node busy and we see its
-	 * version, or it queues a fresh entry itself */
+	 * test node_busy): if it sees the node busy, we see its version. Both
+	 * can happen (it sees the node free after our drain and queues a
+	 * fresh entry, and we read its new version): two live entries at one
+	 * version. The claim CAS lets one run the task; for a periodic task
+	 * the other fails on ARMED after the re-arm, or on the version the
+	 * next release bumps. */
 	e.version = atomic_load_explicit(&t->version, memory_order_seq_cst);
 	e.key = key_for(w, pol, pool_ctx, t);
 	return e;
@@ -295,8 +299,10 @@ static inline struct ripen_task *task_of(struct cds_wfcq_node *node)
 
 static inline bool task_queued(struct ripen_task *t)
 {
-	/* relaxed: a filter; the claim CAS decides */
-	return (atomic_load_explicit(&t->state, memory_order_relaxed) & TS_MASK) == TS_QUEUED;
+	/* relaxed: a filter; the claim CAS decides. An armed task (in the
+	 * timer heap) is not claimable: its entries are stale */
+	return (atomic_load_explicit(&t->state, memory_order_relaxed) &
+		(TS_MASK | TS_ARMED)) == TS_QUEUED;
 }
 
 void ripen__run_task(struct ripen__worker *w, struct ripen_task *t)
@@ -349,12 +355,15 @@ static bool rearm(struct ripen__worker *w, struct ripen_task *t)
 
 		tm->release_ns = next;
 		if (ripen__timer_push_locked(pool, t) == 0) {
-			/* release: a claimer's acquire CAS sees the run's effects */
-			atomic_store_explicit(&t->state, (s & TS_WAITERS) | TS_QUEUED,
+			/* release: a claimer's acquire CAS (after the release
+			 * clears ARMED) sees the run's effects */
+			atomic_store_explicit(&t->state, (s & TS_WAITERS) | TS_QUEUED | TS_ARMED,
 					      memory_order_release);
 			armed = true;
 		} else {
-			tm->release_ns = old; /* no memory: the task ends here */
+			/* no memory: the task ends here, counted */
+			tm->release_ns = old;
+			atomic_fetch_add_explicit(&pool->n_rearm_failed, 1, memory_order_relaxed);
 		}
 	}
 	pthread_mutex_unlock(&pool->timer_lock);
@@ -489,8 +498,10 @@ static void drain_own_inbox(struct ripen__worker *w)
  * reserved room for them, so no push can fail. */
 static void push_all(struct ripen__worker *w, struct ripen__entry *e, uint32_t n)
 {
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < n; i++) {
+		e[i].epoch = 0; /* v's re-key passes are not w's */
 		RIPEN_CHECK(ripen__prioq_push(&w->heap, &e[i]) == 0);
+	}
 }
 
 /*

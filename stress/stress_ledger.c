@@ -104,6 +104,18 @@ static void *producer(void *arg)
 		}
 		if (test_rand(&rng) % 1024 == 0)
 			test_sleep_ns(200000); /* let pools drain and park now and then */
+		if (id % 256 == 0) { /* back-pressure: a bounded backlog, so the
+				      * drain at the end fits its deadline */
+			struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
+
+			for (;;) {
+				CHECK_OK(ripen_pool_stats(pool, &st));
+				if (st.submitted - st.run - st.cancelled < 20000 ||
+				    atomic_load(&stop_producing))
+					break;
+				test_sleep_ns(1000000);
+			}
+		}
 	}
 	return NULL;
 }
@@ -201,7 +213,7 @@ int main(int argc, char **argv)
 	atomic_store(&stop_producing, 1);
 	for (unsigned i = 0; i < opt.producers; i++)
 		pthread_join(prod[i], NULL);
-	CHECK_OK(ripen_pool_wait_idle(pool, 60000000000ll)); /* 60 s: hangs fail */
+	CHECK_OK(ripen_pool_wait_idle(pool, 120000000000ll)); /* 120 s: hangs fail */
 	atomic_store(&stop_meddling, 1);
 	for (int i = 0; i < 2; i++)
 		pthread_join(med[i], NULL);
