@@ -91,18 +91,9 @@ int ripen__prioq_push(struct ripen__prioq *q, const struct ripen__entry *e)
 	return 0;
 }
 
-bool ripen__prioq_pop(struct ripen__prioq *q, struct ripen__entry *out)
+/* Place x at hole i of a[0..n) and sift it down to where it belongs. */
+static void sift_down(struct ripen__entry *a, size_t n, size_t i, struct ripen__entry x)
 {
-	struct ripen__entry *a = q->a, last;
-	size_t i = 0, n;
-
-	if (q->n == 0)
-		return false;
-	*out = a[0];
-	n = --q->n;
-	if (n == 0)
-		return true;
-	last = a[n];
 	for (;;) {
 		size_t c = i * D + 1, best, end;
 
@@ -113,44 +104,33 @@ bool ripen__prioq_pop(struct ripen__prioq *q, struct ripen__entry *out)
 		for (size_t k = c + 1; k < end; k++)
 			if (ripen__entry_before(&a[k], &a[best]))
 				best = k;
-		if (!ripen__entry_before(&a[best], &last))
+		if (!ripen__entry_before(&a[best], &x))
 			break;
 		a[i] = a[best];
 		i = best;
 	}
-	a[i] = last;
+	a[i] = x;
+}
+
+bool ripen__prioq_pop(struct ripen__prioq *q, struct ripen__entry *out)
+{
+	if (q->n == 0)
+		return false;
+	*out = q->a[0];
+	if (--q->n > 0)
+		sift_down(q->a, q->n, 0, q->a[q->n]);
 	return true;
 }
 
 void ripen__prioq_heapify(struct ripen__prioq *q)
 {
-	struct ripen__entry *a = q->a;
 	size_t n = q->n;
 
 	if (n < 2)
 		return;
 	/* Floyd: sift down every internal node, last first: O(n) */
-	for (size_t start = (n - 2) / D + 1; start-- > 0;) {
-		struct ripen__entry x = a[start];
-		size_t i = start;
-
-		for (;;) {
-			size_t c = i * D + 1, best, end;
-
-			if (c >= n)
-				break;
-			best = c;
-			end = c + D < n ? c + D : n;
-			for (size_t k = c + 1; k < end; k++)
-				if (ripen__entry_before(&a[k], &a[best]))
-					best = k;
-			if (!ripen__entry_before(&a[best], &x))
-				break;
-			a[i] = a[best];
-			i = best;
-		}
-		a[i] = x;
-	}
+	for (size_t start = (n - 2) / D + 1; start-- > 0;)
+		sift_down(q->a, n, start, q->a[start]);
 }
 
 bool ripen__prioq_valid(const struct ripen__prioq *q)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "rank.h"
 #include "ripen.h"
 
 /* Sanitizer builds check the order logic but not the timing-driven bounds:
@@ -75,22 +76,6 @@ static void one_worker_runs_in_exact_order(void)
 	free(base);
 }
 
-/* Fenwick tree over base ranks: counts the tasks not yet started. */
-static void fw_add(int *fw, unsigned n, unsigned i, int v)
-{
-	for (i++; i <= n; i += i & -i)
-		fw[i] += v;
-}
-
-static int fw_sum(const int *fw, unsigned i) /* sum over ranks [0, i) */
-{
-	int s = 0;
-
-	for (; i > 0; i -= i & -i)
-		s += fw[i];
-	return s;
-}
-
 /*
  * The bound. Submits are spread round-robin, so each of the W heaps holds a
  * random 1/W of the tasks, and every worker pops its own best. When worker
@@ -119,49 +104,24 @@ static int fw_sum(const int *fw, unsigned i) /* sum over ranks [0, i) */
  */
 static void rank_error(unsigned workers, bool pin, unsigned n, double *mean_out, unsigned *max_out)
 {
-	unsigned *rank = calloc(n, sizeof(unsigned));
-	int *fw = calloc(n + 1, sizeof(int));
+	unsigned *rank = random_ranks(n, 1234 + workers);
 	struct ripen_pool *p = paused_pool(workers, pin);
-	uint64_t rng = 1234 + workers, sum = 0;
-	unsigned max = 0;
 
 	started = calloc(n, sizeof(unsigned));
 	atomic_store(&start_pos, 0);
-	/* a random permutation of 0..n-1 as bases: distinct scores */
-	for (unsigned i = 0; i < n; i++)
-		rank[i] = i;
-	for (unsigned i = n - 1; i > 0; i--) {
-		unsigned j = (unsigned)(test_rand(&rng) % (i + 1)), x = rank[i];
-
-		rank[i] = rank[j];
-		rank[j] = x;
-	}
 	for (unsigned i = 0; i < n; i++) {
 		struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
 
-		o.base = rank[i];
+		o.base = rank[i]; /* distinct scores */
 		CHECK_OK(ripen_submit(p, stamp_fn, (void *)(uintptr_t)i, &o, NULL));
-		fw_add(fw, n, rank[i], 1);
 	}
 	CHECK_OK(ripen_pool_resume(p));
 	CHECK_OK(ripen_pool_wait_idle(p, -1));
 	CHECK_EQ(atomic_load(&start_pos), n);
-	for (unsigned k = 0; k < n; k++) {
-		unsigned id = started[k];
-		unsigned better = (unsigned)(fw_sum(fw, n) - fw_sum(fw, rank[id] + 1));
-
-		fw_add(fw, n, rank[id], -1);
-		sum += better;
-		if (better > max)
-			max = better;
-	}
-	CHECK_EQ(fw_sum(fw, n), 0);
+	*mean_out = rank_error_replay(rank, started, n, max_out);
 	ripen_pool_destroy(p);
 	free(started);
-	free(fw);
 	free(rank);
-	*mean_out = (double)sum / n;
-	*max_out = max;
 }
 
 static void several_workers_bounded_rank_error(void)

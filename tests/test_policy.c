@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "rank.h"
 #include "ripen.h"
 
 static struct ripen_pool *pool_with(unsigned workers, bool paused, struct ripen_policy *p,
@@ -691,29 +692,13 @@ static void sk_fn(void *arg)
 	sk_started[atomic_fetch_add(&sk_pos, 1)] = (unsigned)(uintptr_t)arg;
 }
 
-static void fw_add(int *fw, unsigned n, unsigned i, int v)
-{
-	for (i++; i <= n; i += i & -i)
-		fw[i] += v;
-}
-
-static int fw_sum(const int *fw, unsigned i)
-{
-	int s = 0;
-
-	for (; i > 0; i -= i & -i)
-		s += fw[i];
-	return s;
-}
-
 static double skew_rank_error(uint64_t period, unsigned *max_out)
 {
-	unsigned n = (unsigned)(50000 * test_scale()), max = 0;
+	unsigned n = (unsigned)(50000 * test_scale());
+	unsigned *rank = random_ranks(n, 17);
 	struct ripen_pool_opts po = RIPEN_POOL_OPTS_INIT;
 	struct ripen_pool *p;
-	int *fw = calloc(n + 1, sizeof(int));
-	unsigned *rank = calloc(n, sizeof(unsigned));
-	uint64_t sum = 0, rng = 17;
+	double mean;
 
 	po.workers = 2;
 	po.pin_workers = true;
@@ -722,40 +707,21 @@ static double skew_rank_error(uint64_t period, unsigned *max_out)
 	CHECK_OK(ripen_pool_create(&po, &p));
 	sk_started = calloc(n, sizeof(unsigned));
 	atomic_store(&sk_pos, 0);
-	for (unsigned i = 0; i < n; i++)
-		rank[i] = i;
-	for (unsigned i = n - 1; i > 0; i--) {
-		unsigned j = (unsigned)(test_rand(&rng) % (i + 1)), x = rank[i];
-
-		rank[i] = rank[j];
-		rank[j] = x;
-	}
 	for (unsigned i = 0; i < n; i++) {
 		struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
 
 		o.base = rank[i];
 		o.inbox = 2; /* worker 1 */
 		CHECK_OK(ripen_submit(p, sk_fn, (void *)(uintptr_t)i, &o, NULL));
-		fw_add(fw, n, rank[i], 1);
 	}
 	CHECK_OK(ripen_pool_resume(p));
 	CHECK_OK(ripen_pool_wait_idle(p, -1));
 	CHECK_EQ(atomic_load(&sk_pos), n);
-	for (unsigned k = 0; k < n; k++) {
-		unsigned id = sk_started[k];
-		unsigned better = (unsigned)(fw_sum(fw, n) - fw_sum(fw, rank[id] + 1));
-
-		fw_add(fw, n, rank[id], -1);
-		sum += better;
-		if (better > max)
-			max = better;
-	}
+	mean = rank_error_replay(rank, sk_started, n, max_out);
 	ripen_pool_destroy(p);
 	free(sk_started);
 	free(rank);
-	free(fw);
-	*max_out = max;
-	return (double)sum / n;
+	return mean;
 }
 
 static void skewed_producers_with_and_without_rebalancer(void)
