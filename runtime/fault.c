@@ -96,7 +96,7 @@ void ripen__fault_reset(void)
 #ifdef RIPEN_YIELD_POINTS
 void ripen__yield_point(void)
 {
-	static _Thread_local uint64_t rng;
+	static RIPEN_TLS uint64_t rng;
 
 	if (rng == 0)
 		rng = (uint64_t)(uintptr_t)&rng | 1;

@@ -122,6 +122,9 @@ void ripen__park(struct ripen__worker *w)
 	atomic_fetch_add_explicit(&pool->nsleeping, 1, memory_order_seq_cst);
 	RIPEN_YIELD_POINT(); /* a submit lands between the announce and the recheck */
 	if (!ripen__work_visible(w)) {
+		/* the idle check a completer with a non-empty heap left to us
+		 * (worker.c, ripen__note_done) */
+		ripen__pool_maybe_signal_idle(pool);
 		/* owner-only counter; relaxed, read by stats */
 		atomic_store_explicit(&w->n_parks,
 				      atomic_load_explicit(&w->n_parks, memory_order_relaxed) + 1,

@@ -190,7 +190,7 @@ enum ripen__lock_rank {
 };
 
 /* The worker the calling thread is, or NULL. */
-extern _Thread_local struct ripen__worker *ripen__self;
+extern RIPEN_TLS struct ripen__worker *ripen__self;
 
 /* worker.c */
 void *ripen__worker_main(void *arg);

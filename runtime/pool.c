@@ -62,9 +62,9 @@
 #define RIPEN_HEAP_INIT 256u
 #endif
 
-static _Thread_local uint32_t tls_cursor;
-static _Thread_local uint64_t tls_last_seq;
-static _Thread_local uint64_t tls_rng;
+static RIPEN_TLS uint32_t tls_cursor;
+static RIPEN_TLS uint64_t tls_last_seq;
+static RIPEN_TLS uint64_t tls_rng;
 
 noreturn void ripen__die(const char *file, int line, const char *func, const char *fmt, ...)
 {

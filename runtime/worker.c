@@ -52,7 +52,7 @@
 #define RIPEN_INBOX_PILE 8u
 #define RIPEN_REKEY_CHUNK 1024u	/* entries re-keyed between letting thieves in */	/* a peer inbox this full is not being drained */
 
-_Thread_local struct ripen__worker *ripen__self;
+RIPEN_TLS struct ripen__worker *ripen__self;
 
 /* Owner-only counter, read relaxed by ripen_pool_stats. */
 static inline void bump(_Atomic uint64_t *c, uint64_t by)
@@ -234,7 +234,13 @@ void ripen__note_done(struct ripen__worker *w)
 	/* seq_cst: the completer's half of the Dekker pair with
 	 * ripen_pool_wait_idle (store done, then load idle_waiters) */
 	atomic_store_explicit(&w->done, ++w->done_priv, memory_order_seq_cst);
-	ripen__pool_maybe_signal_idle(w->pool);
+	/* The full idle check reads every worker's counters: only a worker
+	 * whose heap looks empty makes it here. One with entries left (stale
+	 * ones, when the pool is in fact idle) pops them, runs out of work and
+	 * makes the check in ripen__park before it sleeps: every way to an
+	 * idle pool ends with its workers parking. relaxed: a hint. */
+	if (atomic_load_explicit(&w->qsize, memory_order_relaxed) == 0)
+		ripen__pool_maybe_signal_idle(w->pool);
 }
 
 void ripen__task_view(const struct ripen_task *t, void *pool_ctx, struct ripen_task_view *v)
