@@ -18,5 +18,7 @@
 void *ripen__malloc(size_t size);
 void *ripen__realloc(void *p, size_t old_size, size_t new_size);
 void ripen__free(void *p, size_t size);
+/* A worker thread: allocate from ripen's arena by default (fast path). */
+void ripen__alloc_bind_thread(void);
 
 #endif

@@ -43,6 +43,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include "alloc-internal.h"
 #include "fault-internal.h"
 #include "pool-internal.h"
 #include "task-internal.h"
@@ -729,6 +730,7 @@ void *ripen__worker_main(void *arg)
 	struct ripen__entry e;
 
 	ripen__self = w;
+	ripen__alloc_bind_thread();
 	ripen__rcu_register();
 	if (w->pin_cpu >= 0) {
 		cpu_set_t cs;
