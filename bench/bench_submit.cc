@@ -21,6 +21,15 @@
 #include "ripen.h"
 #include "strict_pool.h"
 
+#ifdef RIPEN_HAVE_GLIB
+#include <glib.h>
+#endif
+#ifdef RIPEN_HAVE_TBB
+#include <oneapi/tbb/concurrent_priority_queue.h>
+#include <oneapi/tbb/task_arena.h>
+#include <oneapi/tbb/task_group.h>
+#endif
+
 namespace {
 
 constexpr int kTasks = 200000;
@@ -174,6 +183,127 @@ void BM_Strict_Prio(benchmark::State &state)
 		[&] { p.WaitIdle(); });
 }
 
+// ------------------------------------------------------------ baselines
+#ifdef RIPEN_HAVE_GLIB
+// GLib's GThreadPool with a sort function: exact order, O(n) insert.
+struct GItem {
+	double prio;
+	uint64_t seq;
+	void (*fn)(void *);
+	void *arg;
+};
+
+gint GCompare(gconstpointer a, gconstpointer b, gpointer)
+{
+	auto *x = static_cast<const GItem *>(a), *y = static_cast<const GItem *>(b);
+	if (x->prio != y->prio)
+		return x->prio > y->prio ? -1 : 1;
+	return x->seq < y->seq ? -1 : 1;
+}
+
+void GRun(gpointer data, gpointer)
+{
+	auto *it = static_cast<GItem *>(data);
+	it->fn(it->arg);
+}
+
+struct GPool {
+	GThreadPool *p;
+	std::vector<GItem> items;
+	uint64_t seq = 0;
+	explicit GPool(unsigned w) : items(kTasks)
+	{
+		p = g_thread_pool_new(GRun, nullptr, (gint)w, TRUE, nullptr);
+		g_thread_pool_set_sort_function(p, GCompare, nullptr);
+	}
+	~GPool() { g_thread_pool_free(p, FALSE, TRUE); }
+	void Submit(int i, void (*fn)(void *), void *arg, double prio)
+	{
+		items[i] = GItem{prio, seq++, fn, arg};
+		g_thread_pool_push(p, &items[i], nullptr);
+	}
+};
+
+void WaitCount(uint64_t n)
+{
+	while (g_count.load(std::memory_order_acquire) < n)
+		std::this_thread::yield();
+}
+
+void BM_GLib_Empty(benchmark::State &state)
+{
+	GPool p((unsigned)state.range(0));
+	for (auto _ : state) {
+		g_count = 0;
+		for (int i = 0; i < kTasks; i++)
+			p.Submit(i, EmptyTask, nullptr, 0);
+		WaitCount(kTasks);
+	}
+	state.SetItemsProcessed(state.iterations() * kTasks);
+}
+
+void BM_GLib_Prio(benchmark::State &state)
+{
+	GPool p((unsigned)state.range(0));
+	RunPrio(
+		state, [&](int i, double prio) { p.Submit(i, PrioTask, (void *)(uintptr_t)i, prio); },
+		[&] { WaitCount(kTasks); });
+}
+#endif
+
+#ifdef RIPEN_HAVE_TBB
+// oneTBB task_group: no priorities at all (the speed a priority runtime
+// gives up); the producer thread takes part, as TBB's waiting thread does.
+void BM_TBB_Empty(benchmark::State &state)
+{
+	tbb::task_arena arena((int)state.range(0) + 1, 1);
+	for (auto _ : state) {
+		arena.execute([&] {
+			tbb::task_group g;
+			for (int i = 0; i < kTasks; i++)
+				g.run([] { EmptyTask(nullptr); });
+			g.wait();
+		});
+	}
+	state.SetItemsProcessed(state.iterations() * kTasks);
+}
+
+// concurrent_priority_queue feeding a task_group: each run() pops the best
+// item queued at that moment (exact order up to the queue's own).
+struct TItem {
+	double prio;
+	uint64_t seq;
+	int id;
+	bool operator<(const TItem &o) const
+	{
+		return prio < o.prio || (prio == o.prio && seq > o.seq);
+	}
+};
+
+void BM_TBB_Prio(benchmark::State &state)
+{
+	tbb::task_arena arena((int)state.range(0) + 1, 1);
+	tbb::concurrent_priority_queue<TItem> q;
+	tbb::task_group *g = nullptr;
+	uint64_t seq = 0;
+	arena.execute([&] { g = new tbb::task_group; });
+	RunPrio(
+		state,
+		[&](int i, double prio) {
+			q.push(TItem{prio, seq++, i});
+			arena.execute([&] {
+				g->run([&q] {
+					TItem it;
+					if (q.try_pop(it))
+						PrioTask((void *)(uintptr_t)it.id);
+				});
+			});
+		},
+		[&] { arena.execute([&] { g->wait(); }); });
+	arena.execute([&] { delete g; });
+}
+#endif
+
 void Workers(benchmark::internal::Benchmark *b)
 {
 	unsigned max = std::thread::hardware_concurrency();
@@ -191,5 +321,13 @@ BENCHMARK(BM_Ripen_Empty)->Apply(Workers);
 BENCHMARK(BM_Strict_Empty)->Apply(Workers);
 BENCHMARK(BM_Ripen_Prio)->Apply(Workers);
 BENCHMARK(BM_Strict_Prio)->Apply(Workers);
+#ifdef RIPEN_HAVE_GLIB
+BENCHMARK(BM_GLib_Empty)->Apply(Workers);
+BENCHMARK(BM_GLib_Prio)->Apply(Workers);
+#endif
+#ifdef RIPEN_HAVE_TBB
+BENCHMARK(BM_TBB_Empty)->Apply(Workers);
+BENCHMARK(BM_TBB_Prio)->Apply(Workers);
+#endif
 
 BENCHMARK_MAIN();

@@ -10,8 +10,10 @@
 #
 # The sweep: bench_submit (workloads 1 and 3: submit+run of empty and of
 # prioritised tasks, rank error) for W = 1, 2, 4, 8, 16 (what the machine
-# has), ripen against the strict global pool in the same process, then the
-# spawn tree and wake-up from bench_workloads. Results: OUT/*.json (Google
+# has), ripen against the strict global pool, GLib's GThreadPool and oneTBB
+# (when they were found at build time) in the same process; then bench_sssp
+# (workload 4) on the graph in $RIPEN_SSSP_GRAPH if set (a generated grid
+# otherwise), and the spawn tree and wake-up from bench_workloads. Results: OUT/*.json (Google
 # Benchmark's format) and OUT/table.txt.
 set -eu
 cmd=${1:-}
@@ -21,12 +23,15 @@ build)
 	[ -f build-scaling/build.ninja ] ||
 		CC=gcc meson setup build-scaling --buildtype=release -Ddefault_library=static \
 			-Dprefer_static=true -Dtests=false
-	ninja -C build-scaling bench/bench_submit bench/bench_workloads
+	ninja -C build-scaling bench/bench_submit bench/bench_workloads bench/bench_sssp
 	rm -rf out/scaling
 	mkdir -p out/scaling/lib
-	cp build-scaling/bench/bench_submit build-scaling/bench/bench_workloads out/scaling/
-	for b in out/scaling/bench_submit out/scaling/bench_workloads; do
-		ldd "$b" | awk '/=> \// { print $3 }' | grep -E 'benchmark|stdc\+\+|gcc_s' |
+	cp build-scaling/bench/bench_submit build-scaling/bench/bench_workloads \
+		build-scaling/bench/bench_sssp out/scaling/
+	for b in out/scaling/bench_*; do
+		# everything but glibc itself, which the target machine has
+		ldd "$b" | awk '/=> \// { print $3 }' |
+			grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so' |
 			xargs -r -I{} cp -L {} out/scaling/lib/
 	done
 	cp bench/scaling.sh out/scaling/
@@ -41,6 +46,7 @@ run)
 		echo "# $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 		"$dir/bench_submit" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
 			--benchmark_out="$out/submit.json" --benchmark_out_format=json
+		"$dir/bench_sssp" --benchmark_out="$out/sssp.json" --benchmark_out_format=json
 		"$dir/bench_workloads" --benchmark_filter='SpawnTree|WakeUp' \
 			--benchmark_out="$out/workloads.json" --benchmark_out_format=json
 	} 2>&1 | tee "$out/table.txt"
