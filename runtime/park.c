@@ -8,7 +8,7 @@
  *   S1 inbox_in(target) += 1   [seq_cst]   P1 parked(w) = 1           [seq_cst]
  *   S2 enqueue the task                    P2 nsleeping += 1          [seq_cst]
  *   S3 r1 = parked(target)     [seq_cst]   P3 recheck: inbox hints of w and
- *   S4 r2 = nsleeping          [seq_cst]      of every peer, steal buffers,
+ *   S4 r2 = nsleeping          [seq_cst]      of every peer, heap sizes,
  *      r1 ? wake(target)                      stop/pause flags        [seq_cst]
  *      : r2 ? wake_one()                   P4 futex_wait(parked(w), 1)
  *

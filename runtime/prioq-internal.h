@@ -1,9 +1,9 @@
 /*
  * The local priority heap of one worker: a 4-ary max-heap of entries.
  *
- * Owner worker only: no operation here is thread-safe, and none needs to be.
- * Other threads reach a worker's tasks only through its inbox (before they
- * enter the heap) and its steal buffer (after the owner moved them out).
+ * Not thread-safe: every operation runs under the worker's heap lock
+ * (worker.c), held by the owner in its scheduling step or by a thief, or
+ * the rebalancer, that won the try-lock.
  */
 #ifndef RIPEN_PRIOQ_INTERNAL_H
 #define RIPEN_PRIOQ_INTERNAL_H

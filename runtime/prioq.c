@@ -8,15 +8,15 @@
  * ~67 ns at 1k entries, ~225 ns at 1M (ANCHORS.md).
  *
  * Rejected alternatives: a pairing heap (pointer chasing, allocation per
- * node), a skip list (needed only for concurrent access, which the design
- * avoids: the heap is owner-only), buckets by priority (scores are doubles
+ * node), a skip list (needed only for lock-free concurrent access; here one
+ * thread at a time holds the heap's lock), buckets by priority (scores are doubles
  * and change over time).
  *
  * Growth doubles the array through ripen__realloc; a failed growth leaves
  * the heap unchanged and returns -ENOMEM, and every caller has a place to
  * keep the entry instead (the task's inbox), so nothing is dropped.
  *
- * Owner worker only.
+ * Caller holds the worker's heap lock (worker.c).
  */
 #include "prioq-internal.h"
 

@@ -19,8 +19,9 @@
  * cancelling call futex_wake only when someone waits.
  *
  * Lifetime: `refs` counts the caller's handle (if any) plus every queue
- * entry that points at the task (heap, steal buffer or inbox; one per entry;
- * lazy re-prioritisation will add entries, each with its ref). A stale entry
+ * entry that points at the task (a heap entry, an inbox link, the timer heap,
+ * an entry in the rebalancer's hands; re-prioritisation adds entries, each
+ * with its ref). A stale entry
  * still holds its ref until it surfaces and is dropped, so a freed task is
  * never reachable from a queue: the reference-count answer to DESIGN.md's
  * "memory" question. Freeing overwrites `magic`, and every entry that
@@ -81,7 +82,7 @@ struct ripen_task {
 	uint32_t magic;
 	_Atomic uint32_t state;		/* TS_* | TS_WAITERS | TS_CANCEL_REQ; futex word */
 	_Atomic uint32_t refs;
-	_Atomic uint32_t version;	/* bumped by re-prioritisation: older entries are stale */
+	_Atomic uint32_t version;	/* bumped by re-prioritisation, hand-over, release */
 	_Atomic uint32_t node_busy;	/* 1 while `node` is linked in an inbox */
 	uint64_t deadline_ns;
 	struct ripen__timed *timed;	/* NULL, or right after the task in the same block */
