@@ -159,5 +159,9 @@ int main(int argc, char **argv)
 	       "overloaded. (Static priority starves batch work under sustained overload;\n"
 	       "the aging policies of the next release bound that wait.)\n",
 	       (unsigned long long)st.run, (unsigned long long)st.steals);
+	for (int c = 0; c < NCLASS; c++)
+		free(waits[c]);
+	free(order);
+	free(jobs);
 	return 0;
 }
