@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "ripen.h"
+#include "workers.h"
 
 namespace {
 
@@ -196,12 +197,7 @@ void BM_Ripen_SSSP(benchmark::State &state)
 
 void Workers(benchmark::internal::Benchmark *b)
 {
-	unsigned max = std::thread::hardware_concurrency();
-	for (unsigned w = 1; w <= 16; w *= 2) {
-		b->Arg(w);
-		if (w >= max && w >= 2)
-			break;
-	}
+	WorkerCounts(b);
 	b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 

@@ -20,6 +20,7 @@
 
 #include "ripen.h"
 #include "strict_pool.h"
+#include "workers.h"
 
 #ifdef RIPEN_HAVE_GLIB
 #include <glib.h>
@@ -306,12 +307,7 @@ void BM_TBB_Prio(benchmark::State &state)
 
 void Workers(benchmark::internal::Benchmark *b)
 {
-	unsigned max = std::thread::hardware_concurrency();
-	for (unsigned w = 1; w <= 16; w *= 2) {
-		b->Arg(w);
-		if (w >= max && w >= 2)
-			break;
-	}
+	WorkerCounts(b);
 	b->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(0.5);
 }
 
