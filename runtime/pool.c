@@ -538,6 +538,7 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 	struct ripen_task *t;
 	uint64_t now;
 	bool delayed, timed;
+	struct ripen__ext *x;
 
 	if (out != NULL)
 		*out = NULL;
@@ -559,28 +560,28 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 	if (timed && pool->period_ns == 0)
 		return -EINVAL; /* timers live in the rebalancer */
 
-	t = ripen__task_alloc(timed);
+	t = ripen__task_alloc(timed || o.class_id != 0 || o.deadline_ns != 0);
 	if (t == NULL)
 		return -ENOMEM;
 	t->fn = fn;
 	t->arg = arg;
 	t->pool = pool;
 	atomic_init(&t->base, o.base);
-	t->class_id = o.class_id;
-	t->deadline_ns = o.deadline_ns;
-	t->magic = RIPEN_TASK_MAGIC;
 	t->seq = now > tls_last_seq ? now : tls_last_seq + 1;
 	tls_last_seq = t->seq;
 	atomic_init(&t->state, TS_QUEUED);
 	atomic_init(&t->refs, out != NULL ? 2 : 1);
-	atomic_init(&t->version, 0);
-	atomic_init(&t->node_busy, 0);
-	if (timed) {
-		t->timed->release_ns = delayed ? o.not_before_ns : t->seq;
-		t->timed->interval_ns = o.interval_ns;
-		t->timed->trigger = o.trigger;
-		t->timed->target = o.inbox;
-		t->timed->where = RIPEN_T_OUT;
+	atomic_init(&t->vb, 0);
+	x = ripen__task_ext(t);
+	if (x != NULL) {
+		x->class_id = o.class_id;
+		x->deadline_ns = o.deadline_ns;
+		x->is_timed = timed;
+		x->timed.release_ns = delayed ? o.not_before_ns : t->seq;
+		x->timed.interval_ns = o.interval_ns;
+		x->timed.trigger = o.trigger;
+		x->timed.target = o.inbox;
+		x->timed.where = RIPEN_T_OUT;
 	}
 
 	if (delayed) {
@@ -599,8 +600,7 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 			rc = ripen__timer_push_locked(pool, t);
 		pthread_mutex_unlock(&pool->timer_lock);
 		if (rc != 0) {
-			t->magic = RIPEN_TASK_DEAD;
-			ripen__free(t, ripen__task_size(t));
+			ripen__task_free(t);
 			return rc;
 		}
 		ripen__rebalancer_poke(pool);
@@ -609,12 +609,12 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 		if (atomic_load_explicit(&pool->mode, memory_order_acquire) == RIPEN_MODE_CANCEL) {
 			/* relaxed: statistics only */
 			atomic_fetch_add_explicit(&pool->int_rejected, 1, memory_order_relaxed);
-			t->magic = RIPEN_TASK_DEAD;
-			ripen__free(t, ripen__task_size(t));
+			ripen__task_free(t);
 			return -ESHUTDOWN;
 		}
 		if (o.inbox != 0) { /* affinity asked: that worker's inbox */
-			atomic_store_explicit(&t->node_busy, 1, memory_order_relaxed);
+			/* relaxed: not yet published; the enqueue publishes it */
+			atomic_store_explicit(&t->vb, RIPEN_VB_BUSY, memory_order_relaxed);
 			ripen__inbox_push(pool, ripen__pick_target(pool, o.inbox), t, true);
 		} else {
 			ripen__worker_push_local(self, t);
@@ -628,13 +628,12 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 		if (atomic_load_explicit(&pool->closed, memory_order_seq_cst)) {
 			/* seq_cst: out-side of idle detection; shutdown waits on it */
 			atomic_fetch_add_explicit(&w->inbox_rejected, 1, memory_order_seq_cst);
-			t->magic = RIPEN_TASK_DEAD;
-			ripen__free(t, ripen__task_size(t));
+			ripen__task_free(t);
 			ripen__pool_maybe_signal_idle(pool);
 			return -ESHUTDOWN;
 		}
 		/* relaxed: the enqueue below publishes it (and TSan is told) */
-		atomic_store_explicit(&t->node_busy, 1, memory_order_relaxed);
+		atomic_store_explicit(&t->vb, RIPEN_VB_BUSY, memory_order_relaxed);
 		enqueue_and_wake(pool, w, t);
 	}
 	if (out != NULL) {

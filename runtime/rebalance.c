@@ -123,7 +123,8 @@ static bool timer_before(const struct ripen__timer *a, const struct ripen__timer
 
 int ripen__timer_push_locked(struct ripen_pool *pool, struct ripen_task *t)
 {
-	struct ripen__timer x = { t->timed->release_ns, t->seq, t }, *a;
+	struct ripen__timed *tm = ripen__task_timed(t);
+	struct ripen__timer x = { tm->release_ns, t->seq, t }, *a;
 	size_t i;
 
 	if (pool->ntimers == pool->timers_cap) {
@@ -144,7 +145,7 @@ int ripen__timer_push_locked(struct ripen_pool *pool, struct ripen_task *t)
 		i = (i - 1) / 2;
 	}
 	a[i] = x;
-	t->timed->where = RIPEN_T_IN;
+	tm->where = RIPEN_T_IN;
 	/* relaxed: statistics */
 	atomic_fetch_add_explicit(&pool->n_delayed, 1, memory_order_relaxed);
 	return 0;
@@ -182,35 +183,37 @@ static uint64_t release_due(struct ripen_pool *pool, uint64_t now)
 	while (pool->ntimers > 0) {
 		struct ripen__timer top = pool->timers[0];
 		struct ripen_task *t = top.task;
+		struct ripen__timed *tm = ripen__task_timed(t);
 
 		if (top.release_ns > now) {
 			next = top.release_ns;
 			break;
 		}
 		timer_pop_locked(pool);
-		if (t->timed->where == RIPEN_T_CANCELLED_IN) {
-			t->timed->where = RIPEN_T_OUT;
+		if (tm->where == RIPEN_T_CANCELLED_IN) {
+			tm->where = RIPEN_T_OUT;
 			ripen__task_put(t); /* the timer's reference */
 			continue;
 		}
 		/* relaxed: statistics */
 		atomic_fetch_sub_explicit(&pool->n_delayed, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&pool->n_released, 1, memory_order_relaxed);
-		t->timed->where = RIPEN_T_OUT;
+		tm->where = RIPEN_T_OUT;
 		/* seq_cst: the in-side of idle detection for this release, counted
 		 * before the task can be claimed */
 		atomic_fetch_add_explicit(&pool->n_release_in, 1, memory_order_seq_cst);
 		/* seq_cst: every entry made before is stale from here on (see the
 		 * task state essay); then make the task claimable */
-		atomic_fetch_add_explicit(&t->version, 1, memory_order_seq_cst);
+		atomic_fetch_add_explicit(&t->vb, RIPEN_VB_STEP, memory_order_seq_cst);
 		atomic_fetch_and_explicit(&t->state, ~(uint32_t)TS_ARMED, memory_order_seq_cst);
 		/* seq_cst: as in ripen_task_reprioritize. A node still linked in
 		 * an inbox (queued by a re-prioritisation before the last run)
 		 * becomes this release's entry when drained: it reads the new
 		 * version. Otherwise queue one; the timer's reference goes with
 		 * it, or is dropped. */
-		if (atomic_exchange_explicit(&t->node_busy, 1, memory_order_seq_cst) == 0)
-			ripen__inbox_push(pool, ripen__pick_target(pool, t->timed->target), t, false);
+		if ((atomic_fetch_or_explicit(&t->vb, RIPEN_VB_BUSY, memory_order_seq_cst) &
+		     RIPEN_VB_BUSY) == 0)
+			ripen__inbox_push(pool, ripen__pick_target(pool, tm->target), t, false);
 		else
 			ripen__task_put(t);
 	}
@@ -225,13 +228,14 @@ void ripen__timers_cancel_all(struct ripen_pool *pool)
 	pthread_mutex_lock(&pool->timer_lock);
 	for (size_t i = 0; i < pool->ntimers; i++) {
 		struct ripen_task *t = pool->timers[i].task;
+		struct ripen__timed *tm = ripen__task_timed(t);
 
-		if (t->timed->where != RIPEN_T_IN)
+		if (tm->where != RIPEN_T_IN)
 			continue;
 		/* QUEUED is the only state a task in the timer heap can have;
 		 * release: as in ripen__task_try_cancel */
 		if (ripen__task_try_cancel(t) == 0) {
-			t->timed->where = RIPEN_T_CANCELLED_IN;
+			tm->where = RIPEN_T_CANCELLED_IN;
 			n++;
 		}
 	}
@@ -272,13 +276,13 @@ static void requeue(struct ripen_pool *pool, struct ripen__worker *w, struct rip
 	/* relaxed: filters; the claim CAS and the version decide */
 	if ((atomic_load_explicit(&t->state, memory_order_relaxed) & (TS_MASK | TS_ARMED)) !=
 		    TS_QUEUED ||
-	    atomic_load_explicit(&t->version, memory_order_relaxed) != e->version) {
+	    ripen__vb_version(atomic_load_explicit(&t->vb, memory_order_relaxed)) != e->version) {
 		ripen__task_put(t); /* stale: drop it here */
 		return;
 	}
 	/* seq_cst: as in ripen_task_reprioritize: bump, then test the node */
-	atomic_fetch_add_explicit(&t->version, 1, memory_order_seq_cst);
-	if (atomic_exchange_explicit(&t->node_busy, 1, memory_order_seq_cst) == 0)
+	atomic_fetch_add_explicit(&t->vb, RIPEN_VB_STEP, memory_order_seq_cst);
+	if ((atomic_fetch_or_explicit(&t->vb, RIPEN_VB_BUSY, memory_order_seq_cst) & RIPEN_VB_BUSY) == 0)
 		ripen__inbox_push(pool, w, t, false); /* our reference moves with it */
 	else
 		ripen__task_put(t); /* an inbox entry exists and keys the new version */

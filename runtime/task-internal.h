@@ -58,8 +58,8 @@ enum {
 	RIPEN_T_CANCELLED_IN = 2, /* cancelled while in the timer heap: counted nowhere */
 };
 
-/* Extra state of delayed, periodic and triggered tasks, allocated with the
- * task. Fields are under pool->timer_lock unless said otherwise. */
+/* Extra state of delayed, periodic and triggered tasks, in the task's
+ * extension. Fields are under pool->timer_lock unless said otherwise. */
 struct ripen__timed {
 	uint64_t release_ns;		/* next (or last) release time */
 	uint64_t interval_ns;		/* immutable */
@@ -68,8 +68,33 @@ struct ripen__timed {
 	uint32_t where;			/* RIPEN_T_* */
 };
 
-#define RIPEN_TASK_MAGIC 0x7269706eu	/* "ripn" */
+/*
+ * What most tasks do not use lives in an extension right after the task, in
+ * the same block, present only when a task needs it: a plain task is 64
+ * bytes (one jemalloc size class, one cache line), so a queued task costs
+ * 96 bytes with its heap entry. Immutable after submit except `timed`.
+ */
+struct ripen__ext {
+	uint64_t deadline_ns;
+	uint32_t class_id;
+	bool is_timed;			/* delayed, periodic or triggered: `timed` is live */
+	struct ripen__timed timed;
+};
+
+#define RIPEN_TASK_MAGIC 0x7269706eu	 /* "ripn": a plain task */
+#define RIPEN_TASK_MAGIC_EXT 0x72697045u /* "ripE": followed by a ripen__ext */
 #define RIPEN_TASK_DEAD 0xdeadd1edu
+
+/*
+ * `vb` packs the version (bits 31..1: bumped by re-prioritisation,
+ * hand-over and release; an entry made at an older version is stale) and
+ * the node-busy bit (bit 0: `node` is linked in an inbox). One word, so
+ * "bump the version, then test the node" (re-prioritisation) and "free the
+ * node, then read the version" (the drainer) are ordered by the word's own
+ * modification order.
+ */
+#define RIPEN_VB_BUSY 1u
+#define RIPEN_VB_STEP 2u
 
 struct ripen_task {
 	struct cds_wfcq_node node;	/* inbox link; written by the enqueuer */
@@ -78,22 +103,62 @@ struct ripen_task {
 	struct ripen_pool *pool;
 	uint64_t seq;			/* submit sequence == submit time in ns (see pool.c) */
 	_Atomic double base;		/* ripen_task_reprioritize writes it */
-	uint32_t class_id;
-	uint32_t magic;
+	uint32_t magic;			/* RIPEN_TASK_MAGIC[_EXT]; immutable until freed */
 	_Atomic uint32_t state;		/* TS_* | TS_WAITERS | TS_CANCEL_REQ; futex word */
 	_Atomic uint32_t refs;
-	_Atomic uint32_t version;	/* bumped by re-prioritisation, hand-over, release */
-	_Atomic uint32_t node_busy;	/* 1 while `node` is linked in an inbox */
-	uint64_t deadline_ns;
-	struct ripen__timed *timed;	/* NULL, or right after the task in the same block */
+	_Atomic uint32_t vb;		/* version << 1 | RIPEN_VB_BUSY */
 };
+
+_Static_assert(sizeof(struct ripen_task) <= 64, "a plain task fits one 64-byte size class");
+
+static inline uint32_t ripen__vb_version(uint32_t vb)
+{
+	return vb >> 1;
+}
+
+static inline struct ripen__ext *ripen__task_ext(struct ripen_task *t)
+{
+	return t->magic == RIPEN_TASK_MAGIC_EXT ? (struct ripen__ext *)(void *)(t + 1) : NULL;
+}
+
+static inline const struct ripen__ext *ripen__task_cext(const struct ripen_task *t)
+{
+	return t->magic == RIPEN_TASK_MAGIC_EXT ? (const struct ripen__ext *)(const void *)(t + 1)
+						: NULL;
+}
+
+/* The timer state of a delayed, periodic or triggered task; NULL otherwise. */
+static inline struct ripen__timed *ripen__task_timed(struct ripen_task *t)
+{
+	struct ripen__ext *x = ripen__task_ext(t);
+
+	return x != NULL && x->is_timed ? &x->timed : NULL;
+}
+
+static inline uint32_t ripen__task_class(const struct ripen_task *t)
+{
+	const struct ripen__ext *x = ripen__task_cext(t);
+
+	return x != NULL ? x->class_id : 0;
+}
+
+static inline uint64_t ripen__task_deadline(const struct ripen_task *t)
+{
+	const struct ripen__ext *x = ripen__task_cext(t);
+
+	return x != NULL ? x->deadline_ns : 0;
+}
 
 static inline size_t ripen__task_size(const struct ripen_task *t)
 {
-	return sizeof(struct ripen_task) + (t->timed ? sizeof(struct ripen__timed) : 0);
+	return sizeof(struct ripen_task) +
+	       (t->magic == RIPEN_TASK_MAGIC_EXT ? sizeof(struct ripen__ext) : 0);
 }
 
-struct ripen_task *ripen__task_alloc(bool timed);
+/* A task with an extension when `ext`; magic set, node initialised. */
+struct ripen_task *ripen__task_alloc(bool ext);
+/* Free a task nobody references any more (or never published). */
+void ripen__task_free(struct ripen_task *t);
 /* Drop one reference; the last one frees. Any thread. */
 void ripen__task_put(struct ripen_task *t);
 /* QUEUED -> RUNNING. true if this caller won and must run the task. Any thread. */
@@ -107,7 +172,7 @@ int ripen__task_try_cancel(struct ripen_task *t);
 
 static inline void ripen__task_check(const struct ripen_task *t)
 {
-	if (ripen__unlikely(t->magic != RIPEN_TASK_MAGIC))
+	if (ripen__unlikely(t->magic != RIPEN_TASK_MAGIC && t->magic != RIPEN_TASK_MAGIC_EXT))
 		RIPEN_DIE("task %p has bad magic %#x (freed or corrupted)",
 			  (const void *)t, t->magic);
 }

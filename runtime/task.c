@@ -11,18 +11,26 @@
 #include "pool-internal.h"
 #include "task-internal.h"
 
-struct ripen_task *ripen__task_alloc(bool timed)
+struct ripen_task *ripen__task_alloc(bool ext)
 {
 	struct ripen_task *t;
 
 	if (RIPEN_FAULT(RIPEN_FAULT_TASK_ALLOC))
 		return NULL;
-	t = ripen__malloc(sizeof(*t) + (timed ? sizeof(struct ripen__timed) : 0));
+	t = ripen__malloc(sizeof(*t) + (ext ? sizeof(struct ripen__ext) : 0));
 	if (t != NULL) {
 		cds_wfcq_node_init(&t->node);
-		t->timed = timed ? (struct ripen__timed *)(void *)(t + 1) : NULL;
+		t->magic = ext ? RIPEN_TASK_MAGIC_EXT : RIPEN_TASK_MAGIC;
 	}
 	return t;
+}
+
+void ripen__task_free(struct ripen_task *t)
+{
+	size_t size = ripen__task_size(t);
+
+	t->magic = RIPEN_TASK_DEAD;
+	ripen__free(t, size);
 }
 
 void ripen__task_put(struct ripen_task *t)
@@ -35,8 +43,7 @@ void ripen__task_put(struct ripen_task *t)
 		RIPEN_DIE("task %p released more often than referenced", (void *)t);
 	if (old == 1) {
 		ripen__task_check(t);
-		t->magic = RIPEN_TASK_DEAD;
-		ripen__free(t, ripen__task_size(t));
+		ripen__task_free(t);
 	}
 }
 
@@ -119,7 +126,7 @@ static void count_cancel(struct ripen_pool *pool)
  * it is marked and dropped when it comes due). A periodic task that is
  * running gets TS_CANCEL_REQ: -EBUSY, and it is not re-armed.
  */
-static int cancel_timed(struct ripen_task *t)
+static int cancel_timed(struct ripen_task *t, struct ripen__timed *tm)
 {
 	struct ripen_pool *pool = t->pool;
 	bool in_timer = false;
@@ -155,8 +162,8 @@ static int cancel_timed(struct ripen_task *t)
 							  memory_order_release,
 							  memory_order_relaxed)) {
 			rc = 0;
-			if (t->timed->where == RIPEN_T_IN) {
-				t->timed->where = RIPEN_T_CANCELLED_IN;
+			if (tm->where == RIPEN_T_IN) {
+				tm->where = RIPEN_T_CANCELLED_IN;
 				in_timer = true;
 			}
 			break;
@@ -181,13 +188,15 @@ static int cancel_timed(struct ripen_task *t)
 
 int ripen_task_cancel(struct ripen_task *t)
 {
+	struct ripen__timed *tm;
 	int rc;
 
 	if (t == NULL)
 		return -EINVAL;
 	ripen__task_check(t);
-	if (t->timed != NULL)
-		return cancel_timed(t);
+	tm = ripen__task_timed(t);
+	if (tm != NULL)
+		return cancel_timed(t, tm);
 	rc = ripen__task_try_cancel(t);
 	if (rc == 0)
 		count_cancel(t->pool);
@@ -197,35 +206,39 @@ int ripen_task_cancel(struct ripen_task *t)
 int ripen_task_reprioritize(struct ripen_task *t, double new_base)
 {
 	struct ripen_pool *pool;
+	struct ripen__timed *tm;
 	bool need_entry = true;
 
 	if (t == NULL || new_base != new_base || new_base - new_base != 0.0)
 		return -EINVAL;
 	ripen__task_check(t);
 	pool = t->pool;
-	if (t->timed != NULL)
+	tm = ripen__task_timed(t);
+	if (tm != NULL)
 		pthread_mutex_lock(&pool->timer_lock);
 	/* acquire: a task we see QUEUED has the fields its submitter wrote */
 	if ((atomic_load_explicit(&t->state, memory_order_acquire) & TS_MASK) != TS_QUEUED) {
-		if (t->timed != NULL)
+		if (tm != NULL)
 			pthread_mutex_unlock(&pool->timer_lock);
 		return -EALREADY;
 	}
 	/* relaxed: published by the version bump below */
 	atomic_store_explicit(&t->base, new_base, memory_order_relaxed);
-	/* seq_cst: every older entry is now stale; pairs with make_entry's
-	 * load (worker.c) through the node_busy exchange below */
-	atomic_fetch_add_explicit(&t->version, 1, memory_order_seq_cst);
+	/* seq_cst: every older entry is now stale; pairs with the drainer's
+	 * fetch_and of the busy bit (worker.c inbox_take) through the busy
+	 * test below, on the same word */
+	atomic_fetch_add_explicit(&t->vb, RIPEN_VB_STEP, memory_order_seq_cst);
 	RIPEN_YIELD_POINT(); /* a drainer or a claimer runs between bump and test */
-	if (t->timed != NULL) {
+	if (tm != NULL) {
 		/* in the timer heap: it is keyed when released */
-		need_entry = t->timed->where != RIPEN_T_IN && t->timed->where != RIPEN_T_CANCELLED_IN;
+		need_entry = tm->where != RIPEN_T_IN && tm->where != RIPEN_T_CANCELLED_IN;
 		pthread_mutex_unlock(&pool->timer_lock);
 	}
-	/* seq_cst: if the node is still in an inbox, its drainer clears
-	 * node_busy before reading the version, so it keys the new one;
-	 * otherwise queue a fresh entry (with its own reference) */
-	if (need_entry && atomic_exchange_explicit(&t->node_busy, 1, memory_order_seq_cst) == 0) {
+	/* seq_cst: if the node is still in an inbox, its drainer clears the
+	 * busy bit and reads the version in one RMW after our bump, so it keys
+	 * the new one; otherwise queue a fresh entry (with its own reference) */
+	if (need_entry &&
+	    (atomic_fetch_or_explicit(&t->vb, RIPEN_VB_BUSY, memory_order_seq_cst) & RIPEN_VB_BUSY) == 0) {
 		/* relaxed: we hold a reference (the caller's handle) */
 		atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
 		ripen__inbox_push(pool, ripen__pick_target(pool, 0), t, false);
@@ -298,7 +311,7 @@ int ripen_task_wait(struct ripen_task *t, int64_t timeout_ns)
 		 * allows for tasks that start before the mode is seen */
 		if (atomic_load_explicit(&t->pool->mode, memory_order_relaxed) == RIPEN_MODE_CANCEL) {
 			(void)ripen_task_cancel(t);
-		} else if (timeout_ns < 0 && t->timed == NULL && ripen__task_claim(t)) {
+		} else if (timeout_ns < 0 && ripen__task_timed(t) == NULL && ripen__task_claim(t)) {
 			atomic_store_explicit(&self->n_inline,
 					      atomic_load_explicit(&self->n_inline, memory_order_relaxed) + 1,
 					      memory_order_relaxed);

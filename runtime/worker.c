@@ -249,9 +249,9 @@ void ripen__task_view(const struct ripen_task *t, void *pool_ctx, struct ripen_t
 	/* relaxed: a re-prioritisation racing this also bumps the version,
 	 * which makes an entry keyed with the old base stale */
 	v->base = atomic_load_explicit(&t->base, memory_order_relaxed);
-	v->class_id = t->class_id;
+	v->class_id = ripen__task_class(t);
 	v->submit_ns = t->seq;
-	v->deadline_ns = t->deadline_ns;
+	v->deadline_ns = ripen__task_deadline(t);
 	v->arg = t->arg;
 	v->pool_ctx = pool_ctx;
 }
@@ -277,24 +277,17 @@ void ripen__rekey_entry(struct ripen__worker *w, const struct ripen_policy *pol,
 	e->key = key_for(w, pol, pool_ctx, e->task);
 }
 
-/* An entry for t in w's heap; the caller is in an RCU read-side section
- * and passes the policy and context it read there. */
+/* An entry for t at `version` in w's heap; the caller is in an RCU
+ * read-side section and passes the policy and context it read there. */
 static struct ripen__entry make_entry(struct ripen__worker *w, const struct ripen_policy *pol,
-				      void *pool_ctx, struct ripen_task *t)
+				      void *pool_ctx, struct ripen_task *t, uint32_t version)
 {
 	struct ripen__entry e;
 
 	e.task = t;
 	e.seq = t->seq;
 	e.epoch = 0;
-	/* seq_cst: pairs with ripen_task_reprioritize (bump version, then
-	 * test node_busy): if it sees the node busy, we see its version. Both
-	 * can happen (it sees the node free after our drain and queues a
-	 * fresh entry, and we read its new version): two live entries at one
-	 * version. The claim CAS lets one run the task; for a periodic task
-	 * the other fails on ARMED after the re-arm, or on the version the
-	 * next release bumps. */
-	e.version = atomic_load_explicit(&t->version, memory_order_seq_cst);
+	e.version = version;
 	e.key = key_for(w, pol, pool_ctx, t);
 	return e;
 }
@@ -331,7 +324,7 @@ void ripen__run_task(struct ripen__worker *w, struct ripen_task *t)
 static bool rearm(struct ripen__worker *w, struct ripen_task *t)
 {
 	struct ripen_pool *pool = w->pool;
-	struct ripen__timed *tm = t->timed;
+	struct ripen__timed *tm = ripen__task_timed(t);
 	uint64_t next, now = ripen__now_ns();
 	uint32_t s;
 	bool armed = false;
@@ -391,7 +384,7 @@ static void dispatch(struct ripen__worker *w, struct ripen__entry *e)
 	RIPEN_YIELD_POINT(); /* between pop and claim: cancel, re-prioritise race here */
 	/* relaxed: a re-prioritisation racing this only makes the entry stale;
 	 * the task is then run through its newer entry */
-	if (e->version != atomic_load_explicit(&t->version, memory_order_relaxed)) {
+	if (e->version != ripen__vb_version(atomic_load_explicit(&t->vb, memory_order_relaxed))) {
 		bump(&w->n_stale, 1);
 	} else if (atomic_load_explicit(&w->pool->mode, memory_order_acquire) ==
 		   RIPEN_MODE_CANCEL) {
@@ -399,13 +392,15 @@ static void dispatch(struct ripen__worker *w, struct ripen__entry *e)
 		if (ripen_task_cancel(t) != 0)
 			bump(&w->n_stale, 1);
 	} else if (ripen__task_claim(t)) {
+		struct ripen__timed *tm = ripen__task_timed(t);
+
 		bump(&w->n_run, 1);
 		t->fn(t->arg);
-		if (t->timed != NULL && (t->timed->interval_ns || t->timed->trigger) && rearm(w, t)) {
+		if (tm != NULL && (tm->interval_ns || tm->trigger) && rearm(w, t)) {
 			ripen__note_done(w);
 			return; /* the reference went to the timer heap */
 		}
-		if (t->timed == NULL || !(t->timed->interval_ns || t->timed->trigger))
+		if (tm == NULL || !(tm->interval_ns || tm->trigger))
 			ripen__task_set_final(t, TS_DONE);
 		ripen__note_done(w);
 	} else {
@@ -425,8 +420,10 @@ void ripen__worker_push_local(struct ripen__worker *w, struct ripen_task *t)
 	ripen__rcu_read_lock();
 	/* acquire: pair with the release exchanges in set_policy/set_context */
 	c = atomic_load_explicit(&pool->ctx, memory_order_acquire);
+	/* relaxed: t is our own new task, not yet reachable by anyone else */
 	e = make_entry(w, atomic_load_explicit(&pool->policy, memory_order_acquire),
-		       c ? c->ctx : NULL, t);
+		       c ? c->ctx : NULL, t,
+		       ripen__vb_version(atomic_load_explicit(&t->vb, memory_order_relaxed)));
 	ripen__rcu_read_unlock();
 	rc = ripen__prioq_push(&w->heap, &e);
 	if (rc == 0)
@@ -458,6 +455,7 @@ static uint64_t inbox_take(struct ripen__worker *w, struct ripen__worker *v, uin
 		struct cds_wfcq_node *node;
 		struct ripen_task *t;
 		struct ripen__entry e;
+		uint32_t vb;
 
 		if (ripen__prioq_reserve(&w->heap, 1) != 0)
 			break;
@@ -467,15 +465,23 @@ static uint64_t inbox_take(struct ripen__worker *w, struct ripen__worker *v, uin
 		t = task_of(node);
 		RIPEN_TSAN_ACQUIRE(t);
 		ripen__task_check(t);
-		RIPEN_YIELD_POINT(); /* a re-prioritisation races the node_busy hand-over */
-		/* seq_cst: the node is free again; see make_entry */
-		atomic_store_explicit(&t->node_busy, 0, memory_order_seq_cst);
+		RIPEN_YIELD_POINT(); /* a re-prioritisation races the busy-bit hand-over */
+		/* seq_cst: the node is free again, and the version we key comes
+		 * with it. Pairs with ripen_task_reprioritize (bump, then set the
+		 * busy bit, on this word): if it saw the node busy, this RMW
+		 * follows its bump and returns the new version. Both can happen
+		 * (it sees the node free after this and queues a fresh entry
+		 * at the version we read): two live entries at one version. The
+		 * claim CAS lets one run the task; for a periodic task the other
+		 * fails on ARMED after the re-arm, or on the version the next
+		 * release bumps. */
+		vb = atomic_fetch_and_explicit(&t->vb, ~RIPEN_VB_BUSY, memory_order_seq_cst);
 		if (!task_queued(t)) {
 			stale++;
 			ripen__task_put(t);
 			continue;
 		}
-		e = make_entry(w, w->pol, w->pool_ctx, t);
+		e = make_entry(w, w->pol, w->pool_ctx, t, ripen__vb_version(vb));
 		(void)ripen__prioq_push(&w->heap, &e); /* reserved above */
 		n++;
 	}
