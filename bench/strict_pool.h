@@ -38,6 +38,21 @@ public:
 		}
 		cv_.notify_one();
 	}
+	// Paused, the workers take nothing: a prefill then starts from a full
+	// heap, as ripen's start_paused does.
+	void Pause()
+	{
+		std::lock_guard<std::mutex> g(mu_);
+		paused_ = true;
+	}
+	void Resume()
+	{
+		{
+			std::lock_guard<std::mutex> g(mu_);
+			paused_ = false;
+		}
+		cv_.notify_all();
+	}
 	void WaitIdle()
 	{
 		std::unique_lock<std::mutex> g(mu_);
@@ -59,7 +74,7 @@ private:
 	{
 		std::unique_lock<std::mutex> g(mu_);
 		for (;;) {
-			cv_.wait(g, [this] { return stop_ || !heap_.empty(); });
+			cv_.wait(g, [this] { return stop_ || (!paused_ && !heap_.empty()); });
 			if (heap_.empty())
 				return;
 			Item it = heap_.top();
@@ -75,6 +90,6 @@ private:
 	std::condition_variable cv_, idle_cv_;
 	std::priority_queue<Item> heap_;
 	uint64_t seq_ = 0, pending_ = 0;
-	bool stop_ = false;
+	bool stop_ = false, paused_ = false;
 	std::vector<std::thread> threads_;
 };

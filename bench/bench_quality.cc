@@ -1,0 +1,268 @@
+// Priority quality (workload 3): how far from the exact order ripen runs,
+// against the exact-order baselines in the same process.
+//
+//   Prefilled:  2^20 tasks with random priorities are queued in a paused
+//               pool, which then drains them. Every task is there from the
+//               start, so rank error and delay measure the order alone.
+//   Monotonic:  the steady-state workload of the MultiQueue papers: 4096
+//               chains, each task submits its chain's successor with a
+//               worse priority (a larger key: minus a random 1..65536)
+//               until 2^20 tasks have run. The queue holds ~4096 tasks
+//               throughout; what runs next keeps moving.
+//
+// Per run: tasks/s and the rank error and delay (mean, p99, max) over every
+// task, replayed exactly from each task's submit and start timestamps
+// (quality.h). Baselines: the strict global pool, and oneTBB's
+// concurrent_priority_queue feeding a task_group when meson finds TBB (both
+// exact order, so what they show is the order concurrency alone disturbs).
+//
+// Read the median of the repetitions. A worker whose CPU is taken away while
+// it holds its heap lock strands its heap until it runs again: on the 2-vCPU
+// development machine a plain two-thread spin loop sees gaps of up to 4 ms a
+// few times a second, and a run that catches one has a p99 rank error near
+// the queue size. RIPEN_BENCH_REBALANCE_NS sets ripen's rebalance period
+// (18446744073709551615: no rebalancer) to see what the rebalancer adds.
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include "quality.h"
+#include "ripen.h"
+#include "strict_pool.h"
+#include "workers.h"
+
+#ifdef RIPEN_HAVE_TBB
+#include <oneapi/tbb/concurrent_priority_queue.h>
+#include <oneapi/tbb/task_arena.h>
+#include <oneapi/tbb/task_group.h>
+#endif
+
+namespace {
+
+constexpr uint32_t kTasks = 1u << 20;
+constexpr uint32_t kChains = 4096;
+constexpr uint32_t kChainLen = kTasks / kChains;
+
+std::vector<quality::Rec> g_recs(kTasks);
+
+uint64_t Mix(uint64_t x) // splitmix64: the successor's priority step
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+void Fill(bool monotonic)
+{
+	std::mt19937_64 rng(12345);
+	for (uint32_t i = 0; i < kTasks; i++)
+		g_recs[i] = quality::Rec{(double)(rng() >> 11), 0, 0};
+	if (monotonic)
+		for (uint32_t c = 0; c < kChains; c++) {
+			uint32_t i = c * kChainLen;
+			g_recs[i].prio = -(double)(1 + Mix(i) % 65536);
+		}
+}
+
+// What a task does: stamp its start, then (monotonic) its successor's
+// priority and submit stamp, and submit it through `submit`.
+template <class Submit>
+inline void Body(uint32_t i, bool monotonic, Submit submit)
+{
+	g_recs[i].start = quality::Stamp();
+	if (!monotonic || (i + 1) % kChainLen == 0)
+		return;
+	g_recs[i + 1].prio = g_recs[i].prio - (double)(1 + Mix(i + 1) % 65536);
+	g_recs[i + 1].sub = quality::Stamp();
+	submit(i + 1, g_recs[i + 1].prio);
+}
+
+void Count(benchmark::State &state, const quality::Report &r, double n)
+{
+	state.counters["rank_mean"] = r.rank_mean / n;
+	state.counters["rank_p99"] = (double)r.rank_p99 / n;
+	state.counters["rank_max"] = (double)r.rank_max / n;
+	state.counters["delay_mean"] = r.delay_mean / n;
+	state.counters["delay_p99"] = (double)r.delay_p99 / n;
+	state.counters["delay_max"] = (double)r.delay_max / n;
+}
+
+// One run = fill, queue the initial tasks, let the pool drain, replay.
+// Hooks: pause(), submit(i, prio), resume(), wait(), done(); only resume()
+// and wait() are timed.
+template <class Pause, class Submit, class Resume, class Wait, class Done>
+void Run(benchmark::State &state, bool monotonic, Pause pause, Submit submit, Resume resume,
+	 Wait wait, Done done)
+{
+	quality::Report sum;
+	uint64_t runs = 0;
+	for (auto _ : state) {
+		state.PauseTiming();
+		Fill(monotonic);
+		pause();
+		uint32_t initial = monotonic ? kChains : kTasks;
+		for (uint32_t k = 0; k < initial; k++) {
+			uint32_t i = monotonic ? k * kChainLen : k;
+			g_recs[i].sub = quality::Stamp();
+			submit(i, g_recs[i].prio);
+		}
+		state.ResumeTiming();
+		resume();
+		wait();
+		state.PauseTiming();
+		done();
+		quality::Report r = quality::Replay(g_recs.data(), kTasks);
+		sum.rank_mean += r.rank_mean;
+		sum.delay_mean += r.delay_mean;
+		sum.rank_p99 += r.rank_p99;
+		sum.delay_p99 += r.delay_p99;
+		sum.rank_max += r.rank_max;
+		sum.delay_max += r.delay_max;
+		runs++;
+		state.ResumeTiming();
+	}
+	state.SetItemsProcessed((int64_t)state.iterations() * kTasks);
+	Count(state, sum, (double)runs);
+}
+
+// ---------------------------------------------------------------- ripen
+
+ripen_pool *g_rpool;
+bool g_mono;
+
+void RipenTask(void *arg)
+{
+	Body((uint32_t)(uintptr_t)arg, g_mono, [](uint32_t j, double prio) {
+		ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+		o.base = prio;
+		if (ripen_submit(g_rpool, RipenTask, (void *)(uintptr_t)j, &o, nullptr) != 0)
+			abort();
+	});
+}
+
+void BM_Ripen(benchmark::State &state, bool monotonic)
+{
+	// a pool per run, created paused: resume primes every heap first
+	ripen_pool_opts o = RIPEN_POOL_OPTS_INIT;
+	o.workers = (unsigned)state.range(0);
+	o.start_paused = true;
+	if (getenv("RIPEN_BENCH_REBALANCE_NS") != nullptr)
+		o.rebalance_period_ns = strtoull(getenv("RIPEN_BENCH_REBALANCE_NS"), nullptr, 0);
+	g_mono = monotonic;
+	Run(
+		state, monotonic,
+		[&] {
+			if (ripen_pool_create(&o, &g_rpool) != 0)
+				abort();
+		},
+		[](uint32_t i, double prio) {
+			ripen_task_opts t = RIPEN_TASK_OPTS_INIT;
+			t.base = prio;
+			if (ripen_submit(g_rpool, RipenTask, (void *)(uintptr_t)i, &t, nullptr) != 0)
+				abort();
+		},
+		[] { ripen_pool_resume(g_rpool); },
+		[] { ripen_pool_wait_idle(g_rpool, -1); }, [] { ripen_pool_destroy(g_rpool); });
+}
+
+// ---------------------------------------------------------------- strict
+
+StrictPool *g_spool;
+
+void StrictTask(void *arg)
+{
+	Body((uint32_t)(uintptr_t)arg, g_mono, [](uint32_t j, double prio) {
+		g_spool->Submit(StrictTask, (void *)(uintptr_t)j, prio);
+	});
+}
+
+void BM_Strict(benchmark::State &state, bool monotonic)
+{
+	StrictPool p((unsigned)state.range(0));
+	g_spool = &p;
+	g_mono = monotonic;
+	Run(
+		state, monotonic, [&] { p.Pause(); },
+		[&](uint32_t i, double prio) { p.Submit(StrictTask, (void *)(uintptr_t)i, prio); },
+		[&] { p.Resume(); }, [&] { p.WaitIdle(); }, [] {});
+}
+
+// ---------------------------------------------------------------- oneTBB
+#ifdef RIPEN_HAVE_TBB
+struct TItem {
+	double prio;
+	uint32_t id;
+	bool operator<(const TItem &o) const { return prio < o.prio; }
+};
+
+tbb::concurrent_priority_queue<TItem> *g_tq;
+tbb::task_group *g_tg;
+
+void TbbSpawn();
+
+void TbbTask(uint32_t i)
+{
+	Body(i, g_mono, [](uint32_t j, double prio) {
+		g_tq->push(TItem{prio, j});
+		TbbSpawn();
+	});
+}
+
+// each spawned task pops the best item queued at that moment
+void TbbSpawn()
+{
+	g_tg->run([] {
+		TItem it;
+		if (g_tq->try_pop(it))
+			TbbTask(it.id);
+	});
+}
+
+void BM_TBB(benchmark::State &state, bool monotonic)
+{
+	tbb::task_arena arena((int)state.range(0), 1);
+	tbb::concurrent_priority_queue<TItem> q;
+	tbb::task_group g;
+	g_tq = &q;
+	g_tg = &g;
+	g_mono = monotonic;
+	uint32_t queued = 0;
+	Run(
+		state, monotonic, [&] { queued = 0; },
+		[&](uint32_t i, double prio) {
+			q.push(TItem{prio, i});
+			queued++;
+		},
+		[&] {
+			arena.execute([&] {
+				for (uint32_t k = 0; k < queued; k++)
+					TbbSpawn();
+			});
+		},
+		[&] { arena.execute([&] { g.wait(); }); }, [] {});
+}
+#endif
+
+void Workers(benchmark::internal::Benchmark *b)
+{
+	WorkerCounts(b);
+	b->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(1)->Repetitions(5)->DisplayAggregatesOnly(true);
+}
+
+} // namespace
+
+BENCHMARK_CAPTURE(BM_Ripen, Prefilled, false)->Apply(Workers);
+BENCHMARK_CAPTURE(BM_Strict, Prefilled, false)->Apply(Workers);
+BENCHMARK_CAPTURE(BM_Ripen, Monotonic, true)->Apply(Workers);
+BENCHMARK_CAPTURE(BM_Strict, Monotonic, true)->Apply(Workers);
+#ifdef RIPEN_HAVE_TBB
+BENCHMARK_CAPTURE(BM_TBB, Prefilled, false)->Apply(Workers);
+BENCHMARK_CAPTURE(BM_TBB, Monotonic, true)->Apply(Workers);
+#endif
+
+BENCHMARK_MAIN();
