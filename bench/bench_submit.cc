@@ -3,10 +3,12 @@
 //   empty: each task does one atomic increment; N tasks per iteration, then
 //          wait for idle. Reports tasks/s.
 //   prio:  tasks carry a random priority 0..999 and the producer keeps at
-//          most 1024 outstanding (a steady backlog). Also reports the mean
-//          rank error: how many strictly better tasks were still queued when
-//          a task started, replayed exactly from a log of submit and start
-//          events with a Fenwick tree over the 1000 priorities.
+//          most 1024 outstanding (a steady backlog). Also reports the rank
+//          error (strictly better tasks still queued when a task started)
+//          and the delay (strictly worse tasks that started while it
+//          waited), mean and p99, replayed exactly from each task's submit
+//          and start stamps (quality.h).
+//   mp:    empty tasks from 2 producer threads at once (kTasks in all).
 //
 // ripen and the strict global pool (strict_pool.h) run in the same process,
 // so their ratio is what to read: absolute rates drift 2-3x on shared hosts.
@@ -18,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "quality.h"
 #include "ripen.h"
 #include "strict_pool.h"
 #include "workers.h"
@@ -41,78 +44,44 @@ std::atomic<uint64_t> g_count{0};
 
 void EmptyTask(void *) { g_count.fetch_add(1, std::memory_order_relaxed); }
 
-// ---- event log for the rank error
-struct Event {
-	uint32_t id;
-	bool start;
-};
-std::vector<Event> g_events;
-std::atomic<uint32_t> g_event_pos{0};
-std::vector<uint16_t> g_prio;
-
-void LogEvent(uint32_t id, bool start)
-{
-	g_events[g_event_pos.fetch_add(1, std::memory_order_relaxed)] = Event{id, start};
-}
+// ---- per-task records for the rank error and delay (quality.h)
+std::vector<quality::Rec> g_recs(kTasks);
 
 void PrioTask(void *arg)
 {
-	LogEvent((uint32_t)(uintptr_t)arg, true);
+	g_recs[(uint32_t)(uintptr_t)arg].start = quality::Stamp();
 	g_count.fetch_add(1, std::memory_order_release);
-}
-
-double ReplayRankError(uint32_t nevents)
-{
-	std::vector<int> fw(kPrioLevels + 1, 0);
-	auto add = [&](int i, int v) {
-		for (i++; i <= kPrioLevels; i += i & -i)
-			fw[i] += v;
-	};
-	auto sum = [&](int i) { // priorities [0, i)
-		int s = 0;
-		for (; i > 0; i -= i & -i)
-			s += fw[i];
-		return s;
-	};
-	uint64_t total = 0, starts = 0;
-	for (uint32_t k = 0; k < nevents; k++) {
-		const Event &e = g_events[k];
-		int p = g_prio[e.id];
-		if (!e.start) {
-			add(p, 1);
-			continue;
-		}
-		total += sum(kPrioLevels) - sum(p + 1);
-		add(p, -1);
-		starts++;
-	}
-	return starts ? (double)total / starts : 0;
 }
 
 template <class Submit, class WaitIdle>
 void RunPrio(benchmark::State &state, Submit submit, WaitIdle wait_idle)
 {
 	std::mt19937 rng(42);
-	g_prio.resize(kTasks);
-	g_events.resize(2 * kTasks);
-	double rank_sum = 0;
+	double rank_sum = 0, rank_p99 = 0, delay_sum = 0, delay_p99 = 0;
 	for (auto _ : state) {
 		g_count.store(0);
-		g_event_pos.store(0);
 		for (int i = 0; i < kTasks; i++) {
-			g_prio[i] = (uint16_t)(rng() % kPrioLevels);
+			g_recs[i].prio = (double)(rng() % kPrioLevels);
 			while ((uint64_t)i - g_count.load(std::memory_order_acquire) >= kBacklog)
 				std::this_thread::yield();
-			LogEvent((uint32_t)i, false);
-			submit(i, (double)g_prio[i]);
+			g_recs[i].sub = quality::Stamp();
+			submit(i, g_recs[i].prio);
 		}
 		wait_idle();
 		state.PauseTiming();
-		rank_sum += ReplayRankError(g_event_pos.load());
+		quality::Report r = quality::Replay(g_recs.data(), kTasks);
+		rank_sum += r.rank_mean;
+		rank_p99 += (double)r.rank_p99;
+		delay_sum += r.delay_mean;
+		delay_p99 += (double)r.delay_p99;
 		state.ResumeTiming();
 	}
+	double n = (double)state.iterations();
 	state.SetItemsProcessed(state.iterations() * kTasks);
-	state.counters["rank_error"] = rank_sum / (double)state.iterations();
+	state.counters["rank_error"] = rank_sum / n;
+	state.counters["rank_p99"] = rank_p99 / n;
+	state.counters["delay"] = delay_sum / n;
+	state.counters["delay_p99"] = delay_p99 / n;
 }
 
 struct RipenPool {
@@ -156,6 +125,46 @@ void BM_Strict_Empty(benchmark::State &state)
 	for (auto _ : state) {
 		for (int i = 0; i < kTasks; i++)
 			p.Submit(EmptyTask, nullptr, 0);
+		p.WaitIdle();
+	}
+	state.SetItemsProcessed(state.iterations() * kTasks);
+}
+
+// Several producers: kProducers threads submit kTasks between them.
+constexpr int kProducers = 2;
+
+template <class Submit>
+void Produce(Submit submit)
+{
+	std::vector<std::thread> ts;
+	for (int p = 0; p < kProducers; p++)
+		ts.emplace_back([&submit, p] {
+			for (int i = p; i < kTasks; i += kProducers)
+				submit(i);
+		});
+	for (auto &t : ts)
+		t.join();
+}
+
+void BM_Ripen_EmptyMP(benchmark::State &state)
+{
+	RipenPool p((unsigned)state.range(0));
+	for (auto _ : state) {
+		Produce([&](int) {
+			if (ripen_submit(p.pool, EmptyTask, nullptr, nullptr, nullptr) != 0)
+				abort();
+		});
+		ripen_pool_wait_idle(p.pool, -1);
+	}
+	state.SetItemsProcessed(state.iterations() * kTasks);
+	AddStats(state, p.pool);
+}
+
+void BM_Strict_EmptyMP(benchmark::State &state)
+{
+	StrictPool p((unsigned)state.range(0));
+	for (auto _ : state) {
+		Produce([&](int) { p.Submit(EmptyTask, nullptr, 0); });
 		p.WaitIdle();
 	}
 	state.SetItemsProcessed(state.iterations() * kTasks);
@@ -211,7 +220,7 @@ void GRun(gpointer data, gpointer)
 struct GPool {
 	GThreadPool *p;
 	std::vector<GItem> items;
-	uint64_t seq = 0;
+	std::atomic<uint64_t> seq{0};
 	explicit GPool(unsigned w) : items(kTasks)
 	{
 		p = g_thread_pool_new(GRun, nullptr, (gint)w, TRUE, nullptr);
@@ -220,7 +229,7 @@ struct GPool {
 	~GPool() { g_thread_pool_free(p, FALSE, TRUE); }
 	void Submit(int i, void (*fn)(void *), void *arg, double prio)
 	{
-		items[i] = GItem{prio, seq++, fn, arg};
+		items[i] = GItem{prio, seq.fetch_add(1, std::memory_order_relaxed), fn, arg};
 		g_thread_pool_push(p, &items[i], nullptr);
 	}
 };
@@ -238,6 +247,17 @@ void BM_GLib_Empty(benchmark::State &state)
 		g_count = 0;
 		for (int i = 0; i < kTasks; i++)
 			p.Submit(i, EmptyTask, nullptr, 0);
+		WaitCount(kTasks);
+	}
+	state.SetItemsProcessed(state.iterations() * kTasks);
+}
+
+void BM_GLib_EmptyMP(benchmark::State &state)
+{
+	GPool p((unsigned)state.range(0));
+	for (auto _ : state) {
+		g_count = 0;
+		Produce([&](int i) { p.Submit(i, EmptyTask, nullptr, 0); });
 		WaitCount(kTasks);
 	}
 	state.SetItemsProcessed(state.iterations() * kTasks);
@@ -315,10 +335,13 @@ void Workers(benchmark::internal::Benchmark *b)
 
 BENCHMARK(BM_Ripen_Empty)->Apply(Workers);
 BENCHMARK(BM_Strict_Empty)->Apply(Workers);
+BENCHMARK(BM_Ripen_EmptyMP)->Apply(Workers);
+BENCHMARK(BM_Strict_EmptyMP)->Apply(Workers);
 BENCHMARK(BM_Ripen_Prio)->Apply(Workers);
 BENCHMARK(BM_Strict_Prio)->Apply(Workers);
 #ifdef RIPEN_HAVE_GLIB
 BENCHMARK(BM_GLib_Empty)->Apply(Workers);
+BENCHMARK(BM_GLib_EmptyMP)->Apply(Workers);
 BENCHMARK(BM_GLib_Prio)->Apply(Workers);
 #endif
 #ifdef RIPEN_HAVE_TBB
