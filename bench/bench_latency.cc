@@ -7,6 +7,19 @@
 // arrival to start, for FIFO, static, linear aging and additive aging
 // (tau 20 ms). One producer thread; W = hardware threads - 1 workers, so the
 // producer has a core (on 2 cores: 1 worker).
+//
+// Against the goals: vip_p99_svc is the VIP p99 wait in mean service times
+// (goal: at most 5 at 120%, where FIFO's grows with the backlog). At 120%
+// the normal class alone offers 108%, so its waits grow under every policy;
+// what a policy decides is how long VIP work keeps overtaking a waiting
+// normal task. norm_overtaken_ms is the longest such stretch: over normal
+// tasks, the arrival of the last VIP task that started before it, minus its
+// own arrival. Aging predicts it (tests/test_policy.c derives the same):
+//   linear   base (1 + w/tau):  tau (H/L - 1) + (H/L) w_vip
+//   additive base + w/tau:      tau (H - L) + w_vip
+// with H = 10, L = 1 and w_vip the VIP class's max wait; aging_bound_ms is
+// that prediction (0 for FIFO and static, which predict none: FIFO never
+// lets a later task overtake, static always does).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -46,6 +59,33 @@ ripen_policy *MakePolicy(int k)
 	}
 }
 
+// Over normal tasks: the arrival of the last VIP task that started before
+// it, minus its own arrival, when positive (how long VIP work kept
+// overtaking it). VIPs sorted by start give a running max of arrivals.
+uint64_t LongestOvertaken(const std::vector<Job> &jobs)
+{
+	std::vector<std::pair<uint64_t, uint64_t>> v; // (start, arrival) of VIPs
+	for (const Job &j : jobs)
+		if (j.vip)
+			v.emplace_back(j.start, j.arrival);
+	std::sort(v.begin(), v.end());
+	std::vector<uint64_t> maxarr(v.size());
+	for (size_t i = 0; i < v.size(); i++)
+		maxarr[i] = std::max(i ? maxarr[i - 1] : 0, v[i].second);
+	uint64_t worst = 0;
+	for (const Job &j : jobs) {
+		if (j.vip)
+			continue;
+		// VIPs that started strictly before this task
+		size_t k = (size_t)(std::lower_bound(v.begin(), v.end(),
+						     std::make_pair(j.start, (uint64_t)0)) -
+				    v.begin());
+		if (k > 0 && maxarr[k - 1] > j.arrival)
+			worst = std::max(worst, maxarr[k - 1] - j.arrival);
+	}
+	return worst;
+}
+
 const char *kNames[] = {"fifo", "static", "linear_aging", "additive_aging"};
 
 void BM_LatencyUnderLoad(benchmark::State &state)
@@ -58,7 +98,7 @@ void BM_LatencyUnderLoad(benchmark::State &state)
 	const double xm = mean_service * (alpha - 1) / alpha;
 	const double rate = load * workers / mean_service; // arrivals per ns
 	std::vector<double> vip, normal;
-	uint64_t vip_max = 0, normal_max = 0;
+	uint64_t vip_max = 0, normal_max = 0, overtaken = 0;
 
 	for (auto _ : state) {
 		std::mt19937_64 rng(42);
@@ -93,6 +133,7 @@ void BM_LatencyUnderLoad(benchmark::State &state)
 			(j.vip ? vip : normal).push_back((double)w);
 			(j.vip ? vip_max : normal_max) = std::max(j.vip ? vip_max : normal_max, w);
 		}
+		overtaken = std::max(overtaken, LongestOvertaken(jobs));
 	}
 	std::sort(vip.begin(), vip.end());
 	std::sort(normal.begin(), normal.end());
@@ -105,6 +146,15 @@ void BM_LatencyUnderLoad(benchmark::State &state)
 	state.counters["norm_p50_us"] = pct(normal, 0.5);
 	state.counters["norm_p99_us"] = pct(normal, 0.99);
 	state.counters["norm_max_us"] = (double)normal_max / 1e3;
+	state.counters["vip_p99_svc"] = pct(vip, 0.99) * 1e3 / mean_service;
+	state.counters["norm_overtaken_ms"] = (double)overtaken / 1e6;
+	const double H = 10, L = 1, tau_ns = 0.02e9, wv = (double)vip_max;
+	double bound = 0;
+	if (policy == 2)
+		bound = tau_ns * (H / L - 1) + (H / L) * wv;
+	else if (policy == 3)
+		bound = tau_ns * (H - L) + wv;
+	state.counters["aging_bound_ms"] = bound / 1e6;
 	state.SetLabel(kNames[policy]);
 }
 

@@ -1,7 +1,10 @@
 // More workloads (issue "Benchmarks"), ripen against the strict global pool
-// in the same process:
+// (and oneTBB where meson finds it) in the same process:
 //   SpawnTree:  fib-shaped tree, every task submits its two children; n = 30
-//               gives 2.7M tasks (fib calls); reports tasks/s.
+//               gives 2.7M tasks (fib calls); reports tasks/s. oneTBB's
+//               task_group runs the same tree with no priorities at all, in
+//               an arena of W threads (the waiting thread is one of them).
+//               Read the ratio ripen/TBB: the price of keeping priorities.
 //   WakeUp:     submit to an idle (parked) pool, time until the task starts;
 //               p50/p99 in microseconds.
 //   Memory:     RSS growth per queued task with 1M and 10M tasks queued in a
@@ -19,6 +22,12 @@
 
 #include "ripen.h"
 #include "strict_pool.h"
+#include "workers.h"
+
+#ifdef RIPEN_HAVE_TBB
+#include <oneapi/tbb/task_arena.h>
+#include <oneapi/tbb/task_group.h>
+#endif
 
 namespace {
 
@@ -83,6 +92,31 @@ void BM_Strict_SpawnTree(benchmark::State &state)
 	}
 	state.SetItemsProcessed((int64_t)g_nodes.load() * state.iterations());
 }
+
+#ifdef RIPEN_HAVE_TBB
+void TbbFib(tbb::task_group &g, uintptr_t n)
+{
+	g_nodes.fetch_add(1, std::memory_order_relaxed);
+	if (n < 2)
+		return;
+	g.run([&g, n] { TbbFib(g, n - 1); });
+	g.run([&g, n] { TbbFib(g, n - 2); });
+}
+
+void BM_TBB_SpawnTree(benchmark::State &state)
+{
+	tbb::task_arena arena((int)state.range(0), 1);
+	for (auto _ : state) {
+		g_nodes = 0;
+		arena.execute([] {
+			tbb::task_group g;
+			TbbFib(g, 30);
+			g.wait();
+		});
+	}
+	state.SetItemsProcessed((int64_t)g_nodes.load() * state.iterations());
+}
+#endif
 
 // ---------------------------------------------------------------- wake-up
 
@@ -167,8 +201,11 @@ void BM_Ripen_MemoryPerQueuedTask(benchmark::State &state)
 
 } // namespace
 
-BENCHMARK(BM_Ripen_SpawnTree)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_Strict_SpawnTree)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Ripen_SpawnTree)->Apply(WorkerCounts)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Strict_SpawnTree)->Apply(WorkerCounts)->Unit(benchmark::kMillisecond)->UseRealTime();
+#ifdef RIPEN_HAVE_TBB
+BENCHMARK(BM_TBB_SpawnTree)->Apply(WorkerCounts)->Unit(benchmark::kMillisecond)->UseRealTime();
+#endif
 BENCHMARK(BM_Ripen_WakeUp)->Iterations(500)->UseRealTime();
 BENCHMARK(BM_Strict_WakeUp)->Iterations(500)->UseRealTime();
 BENCHMARK(BM_Ripen_MemoryPerQueuedTask)->Arg(1000000)->Arg(10000000)->Iterations(1)->Unit(benchmark::kMillisecond);

@@ -4,8 +4,10 @@
     bench/summarize.py OUTDIR file.json [file.json ...]
 
 Writes OUTDIR/summary.md (one row per benchmark: tasks/s, rank error and
-the other counters, plus ripen's ratio against each baseline at the same
-worker count) and, when gnuplot is installed, OUTDIR/throughput.png
+the other counters; ripen's ratio against each baseline at the same worker
+count; the priority-quality table (rank error and delay, mean and p99); the
+latency-under-load table per policy and load) and, when gnuplot is
+installed, OUTDIR/throughput.png
 (tasks/s against workers, one line per runtime and workload) and
 OUTDIR/latency.png (per-class p99 wait under load, per policy).
 """
@@ -25,17 +27,55 @@ def load(paths):
         for b in data.get("benchmarks", []):
             if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
                 continue
-            name = re.sub(r"/min_time:[0-9.]+|/real_time|/iterations:\d+|_median$", "", b["name"])
+            name = re.sub(r"/min_time:[0-9.]+|/real_time|/iterations:\d+|/repeats:\d+|_median$",
+                          "", b["name"])
             rows.append((name, b))
     return rows
 
 
 def parse(name):
-    # BM_<Runtime>_<Workload>/<workers or args>
-    m = re.match(r"BM_([A-Za-z]+)_([A-Za-z]+)/?([0-9/]*)", name)
+    # BM_<Runtime>_<Workload>/<workers or args>, or BM_<Runtime>/<Workload>/<workers>
+    m = re.match(r"BM_([A-Za-z]+)[_/]([A-Za-z]+)/?([0-9/]*)$", name)
     if not m:
         return None, None, None
     return m.group(1), m.group(2), m.group(3)
+
+
+def quality_table(rows):
+    lines = ["", "Priority quality (bench_quality; bench_submit's prio has the backlog run):", "",
+             "| runtime | workload | workers | rank error mean | p99 | delay mean | p99 |",
+             "|---|---|---|---|---|---|---|"]
+    n = 0
+    for name, b in rows:
+        rt, wl, arg = parse(name)
+        if rt is None or "rank_mean" not in b:
+            continue
+        lines.append(f"| {rt} | {wl} | {arg} | {b['rank_mean']:.2f} | {b['rank_p99']:.0f} | "
+                     f"{b['delay_mean']:.2f} | {b['delay_p99']:.0f} |")
+        n += 1
+    return lines if n else []
+
+
+def latency_table(rows):
+    lines = ["", "Latency under load (bench_latency; waits in us, mean service 50 us):", "",
+             "| policy | load | VIP p50 | VIP p99 | VIP p99 / service | VIP max | normal p50 | "
+             "normal p99 | normal max | overtaken (ms) | aging bound (ms) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    n = 0
+    for name, b in rows:
+        if not name.startswith("BM_LatencyUnderLoad"):
+            continue
+        load_pct = name.rstrip("/").split("/")[-1]
+        bound = b.get("aging_bound_ms", 0)
+        cells = [b.get("label", ""), f"{load_pct}%"]
+        cells += [f"{b.get(k, 0):.0f}" for k in ("vip_p50_us", "vip_p99_us")]
+        cells += [f"{b.get('vip_p99_svc', 0):.1f}"]
+        cells += [f"{b.get(k, 0):.0f}" for k in ("vip_max_us", "norm_p50_us", "norm_p99_us",
+                                                 "norm_max_us")]
+        cells += [f"{b.get('norm_overtaken_ms', 0):.1f}", f"{bound:.1f}" if bound else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+        n += 1
+    return lines if n else []
 
 
 def main():
@@ -67,6 +107,7 @@ def main():
                   if wl2 == wl and w2 == w and o != "Ripen"]
         if ratios:
             lines.append(f"| {wl} | {w} | {', '.join(ratios)} |")
+    lines += quality_table(rows) + latency_table(rows)
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
