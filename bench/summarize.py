@@ -24,8 +24,13 @@ def load(paths):
     for p in paths:
         with open(p) as f:
             data = json.load(f)
-        for b in data.get("benchmarks", []):
+        bench = data.get("benchmarks", [])
+        # repeated runs: keep the median only
+        aggregated = {b.get("run_name") for b in bench if b.get("run_type") == "aggregate"}
+        for b in bench:
             if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+                continue
+            if b.get("run_type") != "aggregate" and b.get("run_name") in aggregated:
                 continue
             name = re.sub(r"/min_time:[0-9.]+|/real_time|/iterations:\d+|/repeats:\d+|_median$",
                           "", b["name"])
@@ -56,9 +61,25 @@ def quality_table(rows):
     return lines if n else []
 
 
+def sssp_table(rows):
+    seq = [b for name, b in rows if name.startswith("BM_Dijkstra_Sequential")]
+    if not seq:
+        return []
+    t0 = seq[0]["real_time"]
+    lines = ["", f"SSSP ({seq[0].get('label', '')}): sequential Dijkstra {t0:.1f} ms", "",
+             "| workers | ripen (ms) | speed-up over sequential | work ratio | stale pops |",
+             "|---|---|---|---|---|"]
+    for name, b in rows:
+        rt, wl, arg = parse(name)
+        if rt == "Ripen" and wl == "SSSP":
+            lines.append(f"| {arg} | {b['real_time']:.1f} | {t0 / b['real_time']:.2f}x | "
+                         f"{b.get('work_ratio', 0):.5f} | {b.get('stale_pops', 0):.0f} |")
+    return lines
+
+
 def latency_table(rows):
     lines = ["", "Latency under load (bench_latency; waits in us, mean service 50 us):", "",
-             "| policy | load | VIP p50 | VIP p99 | VIP p99 / service | VIP max | normal p50 | "
+             "| policy | load | VIP p50 | VIP p99 | VIP p99 / service (floor) | VIP max | normal p50 | "
              "normal p99 | normal max | overtaken (ms) | aging bound (ms) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     n = 0
@@ -69,7 +90,7 @@ def latency_table(rows):
         bound = b.get("aging_bound_ms", 0)
         cells = [b.get("label", ""), f"{load_pct}%"]
         cells += [f"{b.get(k, 0):.0f}" for k in ("vip_p50_us", "vip_p99_us")]
-        cells += [f"{b.get('vip_p99_svc', 0):.1f}"]
+        cells += [f"{b.get('vip_p99_svc', 0):.1f} ({b.get('vip_floor_svc', 0):.1f})"]
         cells += [f"{b.get(k, 0):.0f}" for k in ("vip_max_us", "norm_p50_us", "norm_p99_us",
                                                  "norm_max_us")]
         cells += [f"{b.get('norm_overtaken_ms', 0):.1f}", f"{bound:.1f}" if bound else "-"]
@@ -107,7 +128,7 @@ def main():
                   if wl2 == wl and w2 == w and o != "Ripen"]
         if ratios:
             lines.append(f"| {wl} | {w} | {', '.join(ratios)} |")
-    lines += quality_table(rows) + latency_table(rows)
+    lines += quality_table(rows) + sssp_table(rows) + latency_table(rows)
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
