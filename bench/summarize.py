@@ -7,8 +7,8 @@ Writes OUTDIR/summary.md (one row per benchmark: tasks/s, rank error and
 the other counters; ripen's ratio against each baseline at the same worker
 count; the priority-quality table (rank error and delay, mean and p99); the
 latency-under-load table per policy and load) and, when gnuplot is
-installed, OUTDIR/throughput.png
-(tasks/s against workers, one line per runtime and workload) and
+installed, OUTDIR/throughput_<workload>.png
+(tasks/s against workers, one line per runtime) and
 OUTDIR/latency.png (per-class p99 wait under load, per policy).
 """
 import json
@@ -135,20 +135,22 @@ def main():
 
     if shutil.which("gnuplot") is None:
         return
-    series = {}
+    # one plot per workload: tasks/s against workers, a line per runtime
+    by_wl = {}
     for (rt, wl, w), ips in rate.items():
-        series.setdefault(f"{rt} {wl}", []).append((w, ips / 1e6))
-    if series:
+        by_wl.setdefault(wl, {}).setdefault(rt, []).append((w, ips / 1e6))
+    for wl, series in sorted(by_wl.items()):
         files = []
-        for i, (label, pts) in enumerate(sorted(series.items())):
-            fn = os.path.join(out, f"tp_{i}.dat")
+        for rt, pts in sorted(series.items()):
+            fn = os.path.join(out, f"tp_{wl}_{rt}.dat")
             with open(fn, "w") as f:
                 for w, v in sorted(pts):
                     f.write(f"{w} {v}\n")
-            files.append((fn, label))
+            files.append((fn, rt))
         plot = ", ".join(f"'{fn}' using 1:2 with linespoints title '{lab}'" for fn, lab in files)
-        script = (f"set terminal png size 900,600; set output '{out}/throughput.png';"
-                  "set logscale x 2; set xlabel 'workers'; set ylabel 'M tasks/s';"
+        script = (f"set terminal png size 800,500 noenhanced; set output '{out}/throughput_{wl}.png';"
+                  f"set title '{wl}: tasks/s against workers (same run)';"
+                  "set logscale x 2; set xlabel 'workers'; set ylabel 'M tasks/s'; set yrange [0:*];"
                   "set key outside right; set grid;"
                   f"plot {plot}")
         subprocess.run(["gnuplot", "-e", script], check=False)
@@ -160,7 +162,7 @@ def main():
                 load_pct = name.split("/")[-1] or name.split("/")[-2]
                 f.write(f"\"{label} {load_pct}%\" {b.get('vip_p99_us', 0) / 1e3} "
                         f"{b.get('norm_p99_us', 0) / 1e3}\n")
-        script = (f"set terminal png size 1000,600; set output '{out}/latency.png';"
+        script = (f"set terminal png size 1000,600 noenhanced; set output '{out}/latency.png';"
                   "set style data histograms; set style fill solid; set logscale y;"
                   "set ylabel 'p99 wait (ms)'; set xtics rotate by -45;"
                   f"plot '{fn}' using 2:xtic(1) title 'VIP p99', '' using 3 title 'normal p99'")
