@@ -35,9 +35,21 @@ void ripen__task_free(struct ripen_task *t)
 
 void ripen__task_put(struct ripen_task *t)
 {
+	uint32_t old;
+
+	/* The only reference left is ours: nobody else can add one (adding
+	 * takes a reference already held: the handle, in re-prioritisation),
+	 * so free without the locked RMW, which is most tasks' last drop.
+	 * acquire: pairs with the release half of the earlier holders'
+	 * fetch_sub below, so their accesses precede the free. */
+	if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1) {
+		ripen__task_check(t);
+		ripen__task_free(t);
+		return;
+	}
 	/* acq_rel: the last dropper must see every other holder's accesses
 	 * (acquire) and each holder's accesses must precede its drop (release) */
-	uint32_t old = atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel);
+	old = atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel);
 
 	if (ripen__unlikely(old == 0))
 		RIPEN_DIE("task %p released more often than referenced", (void *)t);

@@ -760,6 +760,7 @@ void *ripen__worker_main(void *arg)
 			ripen__park(w);
 	}
 	cleanup(w);
+	ripen__alloc_unbind_thread();
 	ripen__rcu_unregister();
 	ripen__self = NULL;
 	return NULL;
