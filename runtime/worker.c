@@ -431,10 +431,15 @@ void ripen__worker_push_local(struct ripen__worker *w, struct ripen_task *t)
 		 * task can finish, so submitted never trails done */
 		atomic_store_explicit(&w->local_in, ++w->local_in_priv, memory_order_release);
 	heap_unlock(w);
-	if (rc != 0) /* the heap could not grow: the inbox needs no allocation */
+	if (rc != 0) { /* the heap could not grow: the inbox needs no allocation */
+		/* relaxed: t is not published yet; the enqueue publishes it. The
+		 * node is linked from here on: a re-prioritisation through the
+		 * caller's handle must see it busy, or it would link it again */
+		atomic_store_explicit(&t->vb, RIPEN_VB_BUSY, memory_order_relaxed);
 		ripen__inbox_push(pool, w, t, true);
-	else /* a sleeper can take the child from our heap while this task runs */
+	} else { /* a sleeper can take the child from our heap while this task runs */
 		ripen__heap_announce(w, &w->rng);
+	}
 }
 
 /* ------------------------------------------------------------ moving work */

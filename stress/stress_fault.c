@@ -139,6 +139,67 @@ static int scenario(unsigned tasks)
 	return 1;
 }
 
+/*
+ * Regression (found in review): a child submitted from a task whose heap
+ * could not grow went to the worker's inbox without its node marked busy,
+ * so re-prioritising it through its handle linked the node a second time
+ * (a self-loop in the inbox). One worker runs a parent that submits
+ * children with handles, the first heap growth fails, and the parent
+ * re-prioritises every child while the one that overflowed still waits in
+ * the inbox. Each child must run exactly once.
+ */
+#define FB_N 64
+static struct ripen_task *fb_handle[FB_N];
+static atomic_uint fb_runs[FB_N];
+static atomic_int fb_bad_rc;
+
+static void fb_child(void *arg)
+{
+	atomic_fetch_add(&fb_runs[(uintptr_t)arg], 1);
+}
+
+static void fb_parent(void *arg)
+{
+	(void)arg;
+	for (uintptr_t i = 0; i < FB_N; i++) {
+		struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+
+		o.base = (double)i;
+		if (ripen_submit(pool, fb_child, (void *)i, &o, &fb_handle[i]) != 0)
+			atomic_store(&fb_bad_rc, 1);
+	}
+	for (int round = 1; round <= 3; round++)
+		for (uintptr_t i = 0; i < FB_N; i++) {
+			int rc = ripen_task_reprioritize(fb_handle[i], (double)(round * FB_N - i));
+
+			if (rc != 0 && rc != -EALREADY)
+				atomic_store(&fb_bad_rc, rc);
+		}
+}
+
+static void local_push_fallback(void)
+{
+	struct ripen_pool_opts po = RIPEN_POOL_OPTS_INIT;
+
+	ripen__fault_reset();
+	po.workers = 1;
+	CHECK_EQ(ripen_pool_create(&po, &pool), 0);
+	ripen__fault_arm(RIPEN_FAULT_HEAP_GROW, 1);
+	CHECK_EQ(ripen_submit(pool, fb_parent, NULL, NULL, NULL), 0);
+	CHECK_EQ(ripen_pool_wait_idle(pool, 20000000000ll), 0);
+	REQUIRE_AT_LEAST("heap growth failures", ripen__fault_fired(RIPEN_FAULT_HEAP_GROW), 1);
+	ripen__fault_reset();
+	CHECK_EQ(atomic_load(&fb_bad_rc), 0);
+	for (unsigned i = 0; i < FB_N; i++) {
+		if (atomic_load(&fb_runs[i]) != 1)
+			check_fail(__FILE__, __LINE__, "child %u ran %u times", i,
+				   atomic_load(&fb_runs[i]));
+		ripen_task_release(fb_handle[i]);
+	}
+	ripen_pool_destroy(pool);
+	printf("  local push fallback + re-prioritise: %d children, each ran once\n", FB_N);
+}
+
 int main(int argc, char **argv)
 {
 	struct stress_opts opt = { 0, 0, 2.0, 1, 40 };
@@ -151,6 +212,7 @@ int main(int argc, char **argv)
 	}
 	printf("stress_fault: each point, hits 1..%u, then %.1f s of random failures\n",
 	       opt.size, opt.seconds);
+	local_push_fallback();
 	for (int p = 0; p < RIPEN_FAULT_NPOINTS; p++) {
 		unsigned fired = 0, made = 0;
 
