@@ -106,69 +106,58 @@ void AddStats(benchmark::State &state, ripen_pool *pool)
 	state.counters["inbox_steals/task"] = st.inbox_steals / n;
 }
 
-void BM_Ripen_Empty(benchmark::State &state)
+// Empty tasks from `producers` threads: 1 is the benchmark's own thread,
+// more submit kTasks between them from threads of their own.
+template <class Submit, class Wait>
+void RunEmpty(benchmark::State &state, int producers, Submit submit, Wait wait)
 {
-	RipenPool p((unsigned)state.range(0));
 	for (auto _ : state) {
-		for (int i = 0; i < kTasks; i++)
-			if (ripen_submit(p.pool, EmptyTask, nullptr, nullptr, nullptr) != 0)
-				abort();
-		ripen_pool_wait_idle(p.pool, -1);
-	}
-	state.SetItemsProcessed(state.iterations() * kTasks);
-	AddStats(state, p.pool);
-}
-
-void BM_Strict_Empty(benchmark::State &state)
-{
-	StrictPool p((unsigned)state.range(0));
-	for (auto _ : state) {
-		for (int i = 0; i < kTasks; i++)
-			p.Submit(EmptyTask, nullptr, 0);
-		p.WaitIdle();
-	}
-	state.SetItemsProcessed(state.iterations() * kTasks);
-}
-
-// Several producers: kProducers threads submit kTasks between them.
-constexpr int kProducers = 2;
-
-template <class Submit>
-void Produce(Submit submit)
-{
-	std::vector<std::thread> ts;
-	for (int p = 0; p < kProducers; p++)
-		ts.emplace_back([&submit, p] {
-			for (int i = p; i < kTasks; i += kProducers)
+		g_count = 0;
+		if (producers == 1) {
+			for (int i = 0; i < kTasks; i++)
 				submit(i);
-		});
-	for (auto &t : ts)
-		t.join();
-}
-
-void BM_Ripen_EmptyMP(benchmark::State &state)
-{
-	RipenPool p((unsigned)state.range(0));
-	for (auto _ : state) {
-		Produce([&](int) {
-			if (ripen_submit(p.pool, EmptyTask, nullptr, nullptr, nullptr) != 0)
-				abort();
-		});
-		ripen_pool_wait_idle(p.pool, -1);
+		} else {
+			std::vector<std::thread> ts;
+			for (int p = 0; p < producers; p++)
+				ts.emplace_back([&submit, p, producers] {
+					for (int i = p; i < kTasks; i += producers)
+						submit(i);
+				});
+			for (auto &t : ts)
+				t.join();
+		}
+		wait();
 	}
 	state.SetItemsProcessed(state.iterations() * kTasks);
+}
+
+constexpr int kProducers = 2; // the "several producers" runs (…MP)
+
+void RipenEmpty(benchmark::State &state, int producers)
+{
+	RipenPool p((unsigned)state.range(0));
+	RunEmpty(
+		state, producers,
+		[&](int) {
+			if (ripen_submit(p.pool, EmptyTask, nullptr, nullptr, nullptr) != 0)
+				abort();
+		},
+		[&] { ripen_pool_wait_idle(p.pool, -1); });
 	AddStats(state, p.pool);
 }
 
-void BM_Strict_EmptyMP(benchmark::State &state)
+void StrictEmpty(benchmark::State &state, int producers)
 {
 	StrictPool p((unsigned)state.range(0));
-	for (auto _ : state) {
-		Produce([&](int) { p.Submit(EmptyTask, nullptr, 0); });
-		p.WaitIdle();
-	}
-	state.SetItemsProcessed(state.iterations() * kTasks);
+	RunEmpty(
+		state, producers, [&](int) { p.Submit(EmptyTask, nullptr, 0); },
+		[&] { p.WaitIdle(); });
 }
+
+void BM_Ripen_Empty(benchmark::State &state) { RipenEmpty(state, 1); }
+void BM_Ripen_EmptyMP(benchmark::State &state) { RipenEmpty(state, kProducers); }
+void BM_Strict_Empty(benchmark::State &state) { StrictEmpty(state, 1); }
+void BM_Strict_EmptyMP(benchmark::State &state) { StrictEmpty(state, kProducers); }
 
 void BM_Ripen_Prio(benchmark::State &state)
 {
@@ -240,28 +229,16 @@ void WaitCount(uint64_t n)
 		std::this_thread::yield();
 }
 
-void BM_GLib_Empty(benchmark::State &state)
+void GLibEmpty(benchmark::State &state, int producers)
 {
 	GPool p((unsigned)state.range(0));
-	for (auto _ : state) {
-		g_count = 0;
-		for (int i = 0; i < kTasks; i++)
-			p.Submit(i, EmptyTask, nullptr, 0);
-		WaitCount(kTasks);
-	}
-	state.SetItemsProcessed(state.iterations() * kTasks);
+	RunEmpty(
+		state, producers, [&](int i) { p.Submit(i, EmptyTask, nullptr, 0); },
+		[] { WaitCount(kTasks); });
 }
 
-void BM_GLib_EmptyMP(benchmark::State &state)
-{
-	GPool p((unsigned)state.range(0));
-	for (auto _ : state) {
-		g_count = 0;
-		Produce([&](int i) { p.Submit(i, EmptyTask, nullptr, 0); });
-		WaitCount(kTasks);
-	}
-	state.SetItemsProcessed(state.iterations() * kTasks);
-}
+void BM_GLib_Empty(benchmark::State &state) { GLibEmpty(state, 1); }
+void BM_GLib_EmptyMP(benchmark::State &state) { GLibEmpty(state, kProducers); }
 
 void BM_GLib_Prio(benchmark::State &state)
 {
