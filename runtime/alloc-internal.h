@@ -18,8 +18,8 @@
 void *ripen__malloc(size_t size);
 void *ripen__realloc(void *p, size_t old_size, size_t new_size);
 void ripen__free(void *p, size_t size);
-/* A worker thread: allocate from ripen's arena by default (fast path), and
- * keep a small cache of free task-sized blocks. */
+/* A worker thread: allocate from ripen's arena by default (fast path).
+ * (Every thread keeps a short list of free task-sized blocks: alloc.c.) */
 void ripen__alloc_bind_thread(void);
 /* The worker is leaving: return its cached blocks. */
 void ripen__alloc_unbind_thread(void);
