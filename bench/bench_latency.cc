@@ -21,12 +21,14 @@
 // that prediction (0 for FIFO and static, which predict none: FIFO never
 // lets a later task overtake, static always does).
 //
-// vip_floor_svc is what no non-preemptive scheduler can beat: a VIP task
-// that arrives first in line to W busy workers still waits for the first
-// of them to finish, the least of W residual service times. For Pareto
-// service (scale xm, shape a) the residual exceeds r with probability
+// vip_floor_svc is what no non-preemptive scheduler can beat when the
+// workers are always busy (overload: the 120% runs): a VIP task that
+// arrives first in line still waits for the first of the W tasks in service
+// to finish, the least of W residual service times. For Pareto service
+// (scale xm, shape a) the residual exceeds r with probability
 // (xm/r)^(a-1) / a, so the p99 of the least of W is
-// xm (a 0.01^(1/W))^(-1/(a-1)): 13 mean service times for W = 1.
+// xm (a 0.01^(1/W))^(-1/(a-1)): 13 mean service times for W = 1. Below
+// saturation a VIP often finds a worker free and can do better than this.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
