@@ -14,6 +14,7 @@
 #define RIPEN_ALLOC_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 void *ripen__malloc(size_t size);
 void *ripen__realloc(void *p, size_t old_size, size_t new_size);
@@ -23,5 +24,11 @@ void ripen__free(void *p, size_t size);
 void ripen__alloc_bind_thread(void);
 /* The worker is leaving: return its cached blocks. */
 void ripen__alloc_unbind_thread(void);
+/* Task-sized blocks taken from jemalloc and not given back (*out; -1
+ * without jemalloc), of those how many the depot and the calling thread's
+ * list hold (*held), and how many were ever taken (*taken). Once every
+ * other thread that used ripen has exited, *out == *held, or blocks
+ * leaked. For tests. */
+void ripen__alloc_block_stats(int64_t *out, uint64_t *held, uint64_t *taken);
 
 #endif
