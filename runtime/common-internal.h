@@ -64,6 +64,17 @@ void __tsan_release(void *addr);
  */
 #define RIPEN_TLS _Thread_local __attribute__((tls_model("initial-exec")))
 
+/*
+ * Which user callback the calling thread is inside, if any (policy.c sets
+ * it around custom score functions, worker.c around triggers). A score runs
+ * under the worker's heap lock, often with an inbox lock held too, inside an
+ * RCU read section: calls that queue, wait or swap would deadlock there and
+ * return -EDEADLK instead. A trigger runs inside an RCU read section only:
+ * only the calls that wait for a grace period are refused.
+ */
+enum { RIPEN_CB_NONE = 0, RIPEN_CB_SCORE = 1, RIPEN_CB_TRIGGER = 2 };
+extern RIPEN_TLS unsigned char ripen__in_callback;
+
 /* CLOCK_MONOTONIC in nanoseconds: the clock of submit times and timeouts. */
 static inline uint64_t ripen__now_ns(void)
 {
@@ -71,6 +82,13 @@ static inline uint64_t ripen__now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* a + b, saturating at UINT64_MAX: release and wake-up times near the end
+ * of the clock's range mean "never", not a wrap to the past. */
+static inline uint64_t ripen__sat_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
 /* xorshift64*: per-thread, not shared; seed must be non-zero. */

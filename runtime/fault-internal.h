@@ -26,7 +26,7 @@ enum ripen__fault_point {
 /*
  * Random yields at the critical points of the concurrent code (test builds:
  * meson -Dyield_points=true): widen race windows, as liburcu's debug-yield
- * build does. One in RIPEN_YIELD_ONE_IN passes yields.
+ * build does. One pass in eight yields (fault.c).
  */
 #ifdef RIPEN_YIELD_POINTS
 void ripen__yield_point(void);
@@ -34,6 +34,33 @@ void ripen__yield_point(void);
 #else
 #define RIPEN_YIELD_POINT() ((void)0)
 #endif
+
+/*
+ * Named protocol windows: the places between a read of shared task or pool
+ * state and the write that depends on it, where another thread's step
+ * changes the outcome. Each is a yield point; in fault-injection builds a
+ * test can also install a hook that runs there (on whichever thread passes),
+ * to hold the window open while it makes the racing step happen: a
+ * directed test of one interleaving instead of a soak that hopes for it.
+ */
+enum ripen__window {
+	RIPEN_WIN_REARM,		/* worker.c rearm: state read, not yet written back */
+	RIPEN_WIN_REPRIO,		/* task.c reprioritize: seen QUEUED, version not yet bumped */
+	RIPEN_WIN_PARK,			/* park.c: announced asleep, work not yet rechecked */
+	RIPEN_WIN_UNLOCK_GATE,		/* worker.c: heap size published, sleepers not yet read */
+	RIPEN_WIN_REKEY_CHUNK,		/* worker.c maybe_rekey: between two chunks */
+	RIPEN_WIN_NWINDOWS
+};
+typedef void ripen__window_fn(enum ripen__window win, void *arg);
+
+#ifdef RIPEN_FAULT_INJECTION
+void ripen__window(enum ripen__window win);
+#define RIPEN_WINDOW(win) ripen__window(win)
+#else
+#define RIPEN_WINDOW(win) RIPEN_YIELD_POINT()
+#endif
+/* Install (fn non-NULL) or remove the hook; a no-op without fault injection. */
+void ripen__window_hook(ripen__window_fn *fn, void *arg);
 
 #ifdef RIPEN_FAULT_INJECTION
 bool ripen__fault_hit(enum ripen__fault_point p);

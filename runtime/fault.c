@@ -104,3 +104,26 @@ void ripen__yield_point(void)
 		sched_yield();
 }
 #endif
+
+static ripen__window_fn *_Atomic window_fn;
+static void *_Atomic window_arg;
+
+void ripen__window_hook(ripen__window_fn *fn, void *arg)
+{
+	/* release: the argument first, then the function that reads it; pairs
+	 * with the acquire load in ripen__window */
+	atomic_store_explicit(&window_arg, arg, memory_order_relaxed);
+	atomic_store_explicit(&window_fn, fn, memory_order_release);
+}
+
+#ifdef RIPEN_FAULT_INJECTION
+void ripen__window(enum ripen__window win)
+{
+	/* acquire: pairs with the release store in ripen__window_hook */
+	ripen__window_fn *fn = atomic_load_explicit(&window_fn, memory_order_acquire);
+
+	RIPEN_YIELD_POINT();
+	if (fn != NULL)
+		fn(win, atomic_load_explicit(&window_arg, memory_order_relaxed));
+}
+#endif

@@ -120,7 +120,7 @@ void ripen__park(struct ripen__worker *w)
 	/* seq_cst: P1, P2 of the protocol */
 	atomic_store_explicit(&w->parked, 1, memory_order_seq_cst);
 	atomic_fetch_add_explicit(&pool->nsleeping, 1, memory_order_seq_cst);
-	RIPEN_YIELD_POINT(); /* a submit lands between the announce and the recheck */
+	RIPEN_WINDOW(RIPEN_WIN_PARK); /* a submit lands between the announce and the recheck */
 	if (!ripen__work_visible(w)) {
 		/* the idle check a completer with a non-empty heap left to us
 		 * (worker.c, ripen__note_done) */

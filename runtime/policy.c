@@ -34,6 +34,8 @@
 #include "policy-internal.h"
 #include "prioq-internal.h"
 
+RIPEN_TLS unsigned char ripen__in_callback;
+
 static struct ripen_policy *policy_new(enum ripen__policy_kind kind)
 {
 	struct ripen_policy *p = RIPEN_FAULT(RIPEN_FAULT_POLICY_ALLOC) ? NULL :
@@ -155,7 +157,11 @@ uint64_t ripen__policy_key(const struct ripen_policy *p, const struct ripen_task
 	case RIPEN_POL_ADDITIVE:
 		return ripen__score_key(v->base - (double)v->submit_ns / p->tau_ns);
 	case RIPEN_POL_EDF:
-		return v->deadline_ns != 0 ? ~v->deadline_ns : 1;
+		/* no deadline: the lowest key; the farthest deadlines (the last
+		 * two nanoseconds of the clock) share the one above it */
+		if (v->deadline_ns == 0)
+			return RIPEN_KEY_LOWEST;
+		return ~v->deadline_ns > RIPEN_KEY_LOWEST ? ~v->deadline_ns : RIPEN_KEY_LOWEST + 1;
 	case RIPEN_POL_CLASS_WEIGHTS: {
 		struct ripen_task_view w = *v;
 
@@ -164,11 +170,16 @@ uint64_t ripen__policy_key(const struct ripen_policy *p, const struct ripen_task
 		return ripen__policy_key(p->inner, &w, seq, ref_ns, bad);
 	}
 	case RIPEN_POL_CUSTOM: {
-		double s = p->fn(v, ref_ns, p->ctx);
+		unsigned char outer = ripen__in_callback;
+		double s;
+
+		ripen__in_callback = RIPEN_CB_SCORE;
+		s = p->fn(v, ref_ns, p->ctx);
+		ripen__in_callback = outer;
 
 		if (!isfinite(s)) {
 			*bad = true;
-			return 0;
+			return RIPEN_KEY_LOWEST; /* lowest, yet runnable and stealable */
 		}
 		return ripen__score_key(s);
 	}

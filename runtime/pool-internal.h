@@ -195,6 +195,9 @@ extern RIPEN_TLS struct ripen__worker *ripen__self;
 /* worker.c */
 void *ripen__worker_main(void *arg);
 void ripen__run_task(struct ripen__worker *w, struct ripen_task *t);
+/* Run a claimed timed task (delayed, periodic, triggered): re-arm or
+ * finish it. Consumes one reference the caller holds. */
+void ripen__run_timed(struct ripen__worker *w, struct ripen_task *t);
 void ripen__note_done(struct ripen__worker *w);
 /* Push a task submitted from a task running on w into w's heap (or, if the
  * heap cannot grow, into w's inbox). Owner only. */
@@ -219,6 +222,10 @@ void ripen__pool_maybe_signal_idle(struct ripen_pool *pool);
 void ripen__inbox_push(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t,
 		       bool counted);
 struct ripen__worker *ripen__pick_target(struct ripen_pool *pool, uint32_t inbox_opt);
+/* A re-entry from outside the pool's threads (re-prioritisation) into w's
+ * inbox, unless the workers have stopped: then nothing would ever drain it,
+ * and false is returned with nothing queued. */
+bool ripen__inbox_reenter(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t);
 
 /* worker.c: heap access for the rebalancer (worker.c's lock protocol) */
 bool ripen__heap_trylock(struct ripen__worker *v);
@@ -236,6 +243,15 @@ void ripen__rebalancer_stop(struct ripen_pool *pool);
 void ripen__rebalancer_poke(struct ripen_pool *pool);
 /* Put a timed task into the timer heap (caller holds timer_lock). 0 or -ENOMEM. */
 int ripen__timer_push_locked(struct ripen_pool *pool, struct ripen_task *t);
+/* Take t (T_IN or T_CANCELLED_IN) out of the timer heap, wherever it is;
+ * it is T_OUT after. Caller holds timer_lock and deals with the timer's
+ * reference. */
+void ripen__timer_remove_locked(struct ripen_pool *pool, struct ripen_task *t);
+/* t waits in the timer heap and is due at `now`: release it and claim it
+ * (QUEUED|ARMED -> RUNNING) in one step under timer_lock, for a worker that
+ * runs it inline (task.c). true: the caller runs t and owns the timer's
+ * reference. */
+bool ripen__timer_claim_due_locked(struct ripen_pool *pool, struct ripen_task *t, uint64_t now);
 void ripen__timers_fini(struct ripen_pool *pool);
 /* Shutdown: cancel every task still waiting in the timer heap. */
 void ripen__timers_cancel_all(struct ripen_pool *pool);

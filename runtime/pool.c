@@ -180,7 +180,8 @@ int ripen_pool_wait_idle(struct ripen_pool *pool, int64_t timeout_ns)
 {
 	if (pool == NULL)
 		return -EINVAL;
-	if (ripen__self != NULL && ripen__self->pool == pool)
+	if ((ripen__self != NULL && ripen__self->pool == pool) ||
+	    ripen__in_callback == RIPEN_CB_SCORE)
 		return -EDEADLK;
 	return wait_idle(pool, timeout_ns);
 }
@@ -283,10 +284,11 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
 	unsigned n;
 	int rc = 0;
 
+	/* taken over from here on, whatever happens, whenever the caller's
+	 * struct has the field: a larger (newer) struct has it too */
 	if (opts != NULL && opts->size >= offsetof(struct ripen_pool_opts, policy) +
-					     sizeof(opts->policy) &&
-	    opts->size <= sizeof(struct ripen_pool_opts))
-		o.policy = opts->policy; /* taken over from here on, whatever happens */
+					     sizeof(opts->policy))
+		o.policy = opts->policy;
 	if (out == NULL) {
 		ripen_policy_free(o.policy);
 		return -EINVAL;
@@ -455,6 +457,8 @@ int ripen_pool_resume(struct ripen_pool *pool)
 {
 	if (pool == NULL)
 		return -EINVAL;
+	if (ripen__in_callback == RIPEN_CB_SCORE)
+		return -EDEADLK; /* a priming worker scores: resume waits for it */
 	/* acquire: pairs with the seq_cst store of RUNNING. A running pool
 	 * needs nothing; this also keeps a resume from inside a task (the
 	 * pool runs) from waiting on admin_lock held by a draining shutdown */
@@ -496,6 +500,8 @@ struct ripen__worker *ripen__pick_target(struct ripen_pool *pool, uint32_t inbox
 	return w;
 }
 
+static void wake_for(struct ripen_pool *pool, struct ripen__worker *w);
+
 /* Steps 5-6 of submit: enqueue, then wake whoever should take it. */
 static void enqueue_and_wake(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t)
 {
@@ -504,6 +510,12 @@ static void enqueue_and_wake(struct ripen_pool *pool, struct ripen__worker *w, s
 	cds_wfcq_node_init(&t->node);
 	RIPEN_TSAN_RELEASE(t);
 	cds_wfcq_enqueue(&w->inbox_head, &w->inbox_tail, &t->node);
+	wake_for(pool, w);
+}
+
+/* S3, S4: after an enqueue into w's inbox. */
+static void wake_for(struct ripen_pool *pool, struct ripen__worker *w)
+{
 	/* seq_cst: S3, S4 of the park protocol. A paused pool wakes
 	 * everyone when it resumes: no wake-up per submit meanwhile. */
 	if (atomic_load_explicit(&pool->paused, memory_order_seq_cst) != RIPEN_RUNNING) {
@@ -530,6 +542,33 @@ void ripen__inbox_push(struct ripen_pool *pool, struct ripen__worker *w, struct 
 	enqueue_and_wake(pool, w, t);
 }
 
+bool ripen__inbox_reenter(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t)
+{
+	bool open;
+
+	/* acquire: pairs with the release unlock of the previous holder (a
+	 * drainer, or the exiting worker's cleanup). Waiting is fine here:
+	 * holders never block inside, and this is no dequeuer's hot path */
+	while (atomic_exchange_explicit(&w->inbox_lock, 1, memory_order_acquire))
+		sched_yield();
+	/* relaxed: under the inbox lock. The exiting worker reads stop = 1
+	 * before its cleanup takes this lock: if our hold came after that
+	 * one we see 1 here; if before, the cleanup drains our node */
+	open = !atomic_load_explicit(&pool->stop, memory_order_relaxed);
+	if (open) {
+		/* seq_cst: S1 of the park protocol (a hint counter for these) */
+		atomic_fetch_add_explicit(&w->inbox_extra, 1, memory_order_seq_cst);
+		cds_wfcq_node_init(&t->node);
+		RIPEN_TSAN_RELEASE(t);
+		cds_wfcq_enqueue(&w->inbox_head, &w->inbox_tail, &t->node);
+	}
+	/* release: pairs with the acquire exchange of the next holder */
+	atomic_store_explicit(&w->inbox_lock, 0, memory_order_release);
+	if (open)
+		wake_for(pool, w);
+	return open;
+}
+
 int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 		 const struct ripen_task_opts *opts, struct ripen_task **out)
 {
@@ -544,6 +583,8 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 		*out = NULL;
 	if (pool == NULL || fn == NULL)
 		return -EINVAL;
+	if (ripen__in_callback == RIPEN_CB_SCORE)
+		return -EDEADLK; /* the heap lock is ours: see common-internal.h */
 	if (opts != NULL) {
 		if (!opts_size_ok(opts->size, offsetof(struct ripen_task_opts, class_id) + sizeof(uint32_t),
 				  sizeof(struct ripen_task_opts)))
@@ -600,6 +641,10 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 			rc = ripen__timer_push_locked(pool, t);
 		pthread_mutex_unlock(&pool->timer_lock);
 		if (rc != 0) {
+			if (rc == -ESHUTDOWN)
+				/* relaxed: statistics (stats.rejected); a delayed
+				 * task refused was never counted on the in-side */
+				atomic_fetch_add_explicit(&pool->int_rejected, 1, memory_order_relaxed);
 			ripen__task_free(t);
 			return rc;
 		}
@@ -660,7 +705,22 @@ int ripen_pool_set_policy(struct ripen_pool *pool, struct ripen_policy *p)
 		ripen_policy_free(p);
 		return -EINVAL;
 	}
+	if (ripen__in_callback != RIPEN_CB_NONE) {
+		/* inside a read section, where no grace period can end. Owned
+		 * even on error, so freed, unless it is the live one. acquire:
+		 * as the workers load it (we are in a read section too) */
+		if (atomic_load_explicit(&pool->policy, memory_order_acquire) != p)
+			ripen_policy_free(p);
+		return -EDEADLK;
+	}
 	pthread_mutex_lock(&pool->swap_lock);
+	/* relaxed: swap_lock orders the swappers, the only writers */
+	if (atomic_load_explicit(&pool->policy, memory_order_relaxed) == p) {
+		/* the pool owns it already; freeing the "old" one would free
+		 * the live policy */
+		pthread_mutex_unlock(&pool->swap_lock);
+		return 0;
+	}
 	/* release: publish the new policy's fields; pairs with the acquire
 	 * loads in step_begin (worker.c) and the rebalancer */
 	old = atomic_exchange_explicit(&pool->policy, p, memory_order_acq_rel);
@@ -679,6 +739,8 @@ int ripen_pool_set_context(struct ripen_pool *pool, void *ctx, void (*ctx_free)(
 
 	if (pool == NULL)
 		return -EINVAL;
+	if (ripen__in_callback != RIPEN_CB_NONE)
+		return -EDEADLK; /* as in set_policy */
 	if (RIPEN_FAULT(RIPEN_FAULT_POLICY_ALLOC) || (c = malloc(sizeof(*c))) == NULL)
 		return -ENOMEM;
 	c->ctx = ctx;
@@ -704,7 +766,8 @@ int ripen_pool_shutdown(struct ripen_pool *pool, enum ripen_shutdown how)
 {
 	if (pool == NULL || (how != RIPEN_SHUTDOWN_DRAIN && how != RIPEN_SHUTDOWN_CANCEL))
 		return -EINVAL;
-	if (ripen__self != NULL && ripen__self->pool == pool)
+	if ((ripen__self != NULL && ripen__self->pool == pool) ||
+	    ripen__in_callback != RIPEN_CB_NONE)
 		return -EDEADLK;
 	pthread_mutex_lock(&pool->admin_lock);
 	if (pool->shut_down) {

@@ -38,16 +38,25 @@ static inline bool ripen__entry_before(const struct ripen__entry *a,
 }
 
 /*
+ * Key 0 is no entry's: a published best key of 0 means "empty heap"
+ * (worker.c's pub_top), and a thief takes entries whose key beats its own
+ * best, 0 when it has none. So the lowest key an entry can have is
+ * RIPEN_KEY_LOWEST: still runnable, still stealable, after everything else.
+ */
+#define RIPEN_KEY_LOWEST 1ull
+
+/*
  * Map a score to a key whose unsigned order is the score's numeric order.
- * -0.0 maps like +0.0; NaN maps to 0, below every number, so a broken score
- * can never break the heap's ordering rule. +inf/-inf order at the ends.
+ * -0.0 maps like +0.0; NaN maps to RIPEN_KEY_LOWEST, below every number, so
+ * a broken score can never break the heap's ordering rule. +inf/-inf order
+ * at the ends (-inf maps to 0x000fffffffffffff, far above the lowest key).
  */
 static inline uint64_t ripen__score_key(double score)
 {
 	union { double d; uint64_t u; } v;
 
 	if (score != score)
-		return 0;
+		return RIPEN_KEY_LOWEST;
 	v.d = score == 0.0 ? 0.0 : score;
 	return (v.u >> 63) ? ~v.u : v.u | (1ULL << 63);
 }

@@ -121,11 +121,50 @@ static bool timer_before(const struct ripen__timer *a, const struct ripen__timer
 	       (a->release_ns == b->release_ns && a->seq < b->seq);
 }
 
+/* Every move of an entry records its slot in the task (ripen__timed.slot),
+ * so that a task can leave the heap from anywhere: a cancel, or an inline
+ * run by a waiting worker (task.c). */
+static void timer_set(struct ripen__timer *a, size_t i, struct ripen__timer x)
+{
+	a[i] = x;
+	ripen__task_timed(x.task)->slot = i;
+}
+
+static void timer_sift_up(struct ripen_pool *pool, size_t i, struct ripen__timer x)
+{
+	struct ripen__timer *a = pool->timers;
+
+	while (i > 0 && timer_before(&x, &a[(i - 1) / 2])) {
+		timer_set(a, i, a[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	timer_set(a, i, x);
+}
+
+static void timer_sift_down(struct ripen_pool *pool, size_t i, struct ripen__timer x)
+{
+	struct ripen__timer *a = pool->timers;
+	size_t n = pool->ntimers;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && timer_before(&a[c + 1], &a[c]))
+			c++;
+		if (!timer_before(&a[c], &x))
+			break;
+		timer_set(a, i, a[c]);
+		i = c;
+	}
+	timer_set(a, i, x);
+}
+
 int ripen__timer_push_locked(struct ripen_pool *pool, struct ripen_task *t)
 {
 	struct ripen__timed *tm = ripen__task_timed(t);
 	struct ripen__timer x = { tm->release_ns, t->seq, t }, *a;
-	size_t i;
 
 	if (pool->ntimers == pool->timers_cap) {
 		size_t cap = pool->timers_cap ? 2 * pool->timers_cap : 64;
@@ -138,40 +177,81 @@ int ripen__timer_push_locked(struct ripen_pool *pool, struct ripen_task *t)
 		pool->timers = a;
 		pool->timers_cap = cap;
 	}
-	a = pool->timers;
-	i = pool->ntimers++;
-	while (i > 0 && timer_before(&x, &a[(i - 1) / 2])) {
-		a[i] = a[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	a[i] = x;
+	timer_sift_up(pool, pool->ntimers++, x);
 	tm->where = RIPEN_T_IN;
 	/* relaxed: statistics */
 	atomic_fetch_add_explicit(&pool->n_delayed, 1, memory_order_relaxed);
 	return 0;
 }
 
-static void timer_pop_locked(struct ripen_pool *pool)
+/* Remove the entry in slot i (the caller deals with its task). */
+static void timer_remove_at(struct ripen_pool *pool, size_t i)
 {
 	struct ripen__timer *a = pool->timers, last;
-	size_t n = --pool->ntimers, i = 0;
+	size_t n = --pool->ntimers;
 
-	if (n == 0)
+	RIPEN_CHECK(i <= n);
+	if (i == n)
 		return;
 	last = a[n];
-	for (;;) {
-		size_t c = 2 * i + 1;
+	if (i > 0 && timer_before(&last, &a[(i - 1) / 2]))
+		timer_sift_up(pool, i, last);
+	else
+		timer_sift_down(pool, i, last);
+}
 
-		if (c >= n)
-			break;
-		if (c + 1 < n && timer_before(&a[c + 1], &a[c]))
-			c++;
-		if (!timer_before(&a[c], &last))
-			break;
-		a[i] = a[c];
-		i = c;
-	}
-	a[i] = last;
+static void timer_pop_locked(struct ripen_pool *pool)
+{
+	timer_remove_at(pool, 0);
+}
+
+void ripen__timer_remove_locked(struct ripen_pool *pool, struct ripen_task *t)
+{
+	struct ripen__timed *tm = ripen__task_timed(t);
+
+	RIPEN_CHECK(tm->where != RIPEN_T_OUT && tm->slot < pool->ntimers &&
+		    pool->timers[tm->slot].task == t);
+	timer_remove_at(pool, tm->slot);
+	if (tm->where == RIPEN_T_IN)
+		/* relaxed: statistics */
+		atomic_fetch_sub_explicit(&pool->n_delayed, 1, memory_order_relaxed);
+	tm->where = RIPEN_T_OUT;
+}
+
+/* A release: count it on the in-side, make every older entry stale, make
+ * the task claimable. The timer heap has let go of t already. */
+static void released_locked(struct ripen_pool *pool, struct ripen_task *t)
+{
+	/* relaxed: statistics */
+	atomic_fetch_add_explicit(&pool->n_released, 1, memory_order_relaxed);
+	/* seq_cst: the in-side of idle detection for this release, counted
+	 * before the task can be claimed */
+	atomic_fetch_add_explicit(&pool->n_release_in, 1, memory_order_seq_cst);
+	/* seq_cst: every entry made before is stale from here on (see the
+	 * task state essay); then make the task claimable */
+	atomic_fetch_add_explicit(&t->vb, RIPEN_VB_STEP, memory_order_seq_cst);
+	atomic_fetch_and_explicit(&t->state, ~(uint32_t)TS_ARMED, memory_order_seq_cst);
+}
+
+bool ripen__timer_claim_due_locked(struct ripen_pool *pool, struct ripen_task *t, uint64_t now)
+{
+	struct ripen__timed *tm = ripen__task_timed(t);
+	/* relaxed: timer_lock orders every transition of an armed task but a
+	 * waiter's TS_WAITERS, which the CAS keeps */
+	uint32_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+
+	if (tm->where != RIPEN_T_IN || tm->release_ns > now ||
+	    (s & (TS_MASK | TS_ARMED)) != (TS_QUEUED | TS_ARMED))
+		return false;
+	ripen__timer_remove_locked(pool, t);
+	released_locked(pool, t);
+	/* acquire: as in ripen__task_claim; the word is QUEUED now (ARMED
+	 * cleared above) and only TS_WAITERS can change under timer_lock */
+	s &= ~(uint32_t)TS_ARMED;
+	while (!atomic_compare_exchange_weak_explicit(&t->state, &s, (s & TS_WAITERS) | TS_RUNNING,
+						      memory_order_acquire, memory_order_relaxed))
+		RIPEN_CHECK((s & (TS_MASK | TS_ARMED)) == TS_QUEUED);
+	return true;
 }
 
 /* Release what is due; returns the next release time (UINT64_MAX: none). */
@@ -189,23 +269,14 @@ static uint64_t release_due(struct ripen_pool *pool, uint64_t now)
 			next = top.release_ns;
 			break;
 		}
-		timer_pop_locked(pool);
 		if (tm->where == RIPEN_T_CANCELLED_IN) {
+			timer_pop_locked(pool);
 			tm->where = RIPEN_T_OUT;
 			ripen__task_put(t); /* the timer's reference */
 			continue;
 		}
-		/* relaxed: statistics */
-		atomic_fetch_sub_explicit(&pool->n_delayed, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&pool->n_released, 1, memory_order_relaxed);
-		tm->where = RIPEN_T_OUT;
-		/* seq_cst: the in-side of idle detection for this release, counted
-		 * before the task can be claimed */
-		atomic_fetch_add_explicit(&pool->n_release_in, 1, memory_order_seq_cst);
-		/* seq_cst: every entry made before is stale from here on (see the
-		 * task state essay); then make the task claimable */
-		atomic_fetch_add_explicit(&t->vb, RIPEN_VB_STEP, memory_order_seq_cst);
-		atomic_fetch_and_explicit(&t->state, ~(uint32_t)TS_ARMED, memory_order_seq_cst);
+		ripen__timer_remove_locked(pool, t);
+		released_locked(pool, t);
 		/* seq_cst: as in ripen_task_reprioritize. A node still linked in
 		 * an inbox (queued by a re-prioritisation before the last run)
 		 * becomes this release's entry when drained: it reads the new
@@ -448,7 +519,7 @@ static void *rebalancer_main(void *arg)
 		/* relaxed: statistics */
 		atomic_fetch_add_explicit(&pool->n_rebalances, 1, memory_order_relaxed);
 
-		wake = now + pool->period_ns;
+		wake = ripen__sat_add(now, pool->period_ns);
 		/* seq_cst: the rebalancer's half of the idle-sleep Dekker pair
 		 * (submit: inbox_in, then rebal_idle; here: rebal_idle, then the
 		 * counters) */
@@ -460,7 +531,9 @@ static void *rebalancer_main(void *arg)
 		if (wake > next)
 			wake = next;
 		now = ripen__now_ns();
-		sleep_ns = wake == UINT64_MAX ? -1 : wake > now ? (int64_t)(wake - now) : 0;
+		sleep_ns = wake == UINT64_MAX ? -1 :
+			   wake <= now ? 0 :
+			   wake - now > (uint64_t)INT64_MAX ? -1 : (int64_t)(wake - now);
 		if (sleep_ns != 0)
 			ripen__futex_wait(&pool->rebal_word, word, sleep_ns);
 	}

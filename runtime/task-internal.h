@@ -66,6 +66,7 @@ struct ripen__timed {
 	ripen_trigger_fn *trigger;	/* immutable */
 	uint32_t target;		/* immutable: 0 any, k: worker k-1 */
 	uint32_t where;			/* RIPEN_T_* */
+	size_t slot;			/* index in the timer heap while there */
 };
 
 /*

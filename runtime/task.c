@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "alloc-internal.h"
 #include "common-internal.h"
@@ -175,7 +176,9 @@ static int cancel_timed(struct ripen_task *t, struct ripen__timed *tm)
 							  memory_order_relaxed)) {
 			rc = 0;
 			if (tm->where == RIPEN_T_IN) {
-				tm->where = RIPEN_T_CANCELLED_IN;
+				/* out of the timer heap now: a server that cancels
+				 * far-off timeouts must not keep them until due */
+				ripen__timer_remove_locked(pool, t);
 				in_timer = true;
 			}
 			break;
@@ -187,11 +190,9 @@ static int cancel_timed(struct ripen_task *t, struct ripen__timed *tm)
 	if (s & TS_WAITERS)
 		ripen__futex_wake(&t->state, 1 << 30);
 	if (in_timer) {
-		/* relaxed: statistics; no in-side count to balance (the entry
-		 * stays in the timer heap until due; n_delayed counts only the
-		 * live ones) */
+		/* relaxed: statistics; no in-side count to balance */
 		atomic_fetch_add_explicit(&pool->n_timer_cancelled, 1, memory_order_relaxed);
-		atomic_fetch_sub_explicit(&pool->n_delayed, 1, memory_order_relaxed);
+		ripen__task_put(t); /* the timer heap's reference */
 	} else {
 		count_cancel(pool);
 	}
@@ -223,6 +224,8 @@ int ripen_task_reprioritize(struct ripen_task *t, double new_base)
 
 	if (t == NULL || new_base != new_base || new_base - new_base != 0.0)
 		return -EINVAL;
+	if (ripen__in_callback == RIPEN_CB_SCORE)
+		return -EDEADLK;
 	ripen__task_check(t);
 	pool = t->pool;
 	tm = ripen__task_timed(t);
@@ -234,6 +237,7 @@ int ripen_task_reprioritize(struct ripen_task *t, double new_base)
 			pthread_mutex_unlock(&pool->timer_lock);
 		return -EALREADY;
 	}
+	RIPEN_WINDOW(RIPEN_WIN_REPRIO); /* the task runs and the pool shuts down here */
 	/* relaxed: published by the version bump below */
 	atomic_store_explicit(&t->base, new_base, memory_order_relaxed);
 	/* seq_cst: every older entry is now stale; pairs with the drainer's
@@ -253,7 +257,13 @@ int ripen_task_reprioritize(struct ripen_task *t, double new_base)
 	    (atomic_fetch_or_explicit(&t->vb, RIPEN_VB_BUSY, memory_order_seq_cst) & RIPEN_VB_BUSY) == 0) {
 		/* relaxed: we hold a reference (the caller's handle) */
 		atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
-		ripen__inbox_push(pool, ripen__pick_target(pool, 0), t, false);
+		if (!ripen__inbox_reenter(pool, ripen__pick_target(pool, 0), t)) {
+			/* the workers have exited: the task ran or was cancelled
+			 * since we saw it QUEUED (nothing is queued once they
+			 * stop), so there is nothing to re-prioritise */
+			ripen__task_put(t);
+			return -EALREADY;
+		}
 	}
 	/* relaxed: statistics */
 	atomic_fetch_add_explicit(&pool->n_reprio, 1, memory_order_relaxed);
@@ -304,26 +314,99 @@ static int wait_blocking(struct ripen_task *t, int64_t timeout_ns)
 	}
 }
 
+/*
+ * A worker waits, without a timeout, on a timed task of its own pool: it
+ * runs the task inline at its release time, so a fork-join on a delayed,
+ * periodic or triggered child cannot deadlock the pool either. Until the
+ * task is due the waiter sleeps on the task's word (a cancel wakes it);
+ * then, under timer_lock, it either takes the task straight out of the
+ * timer heap (release and claim in one step) or, if the rebalancer has
+ * released it already, claims it with the ordinary CAS against whichever
+ * worker pops its entry. A periodic task goes back to the timer heap after
+ * each run, so the waiter runs it at each release until it ends.
+ */
+static int wait_timed_inline(struct ripen__worker *self, struct ripen_task *t,
+			     struct ripen__timed *tm)
+{
+	struct ripen_pool *pool = t->pool;
+
+	for (;;) {
+		/* acquire: pairs with the release exchange in ripen__task_set_final */
+		uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
+		int64_t sleep_ns = -1;
+		bool claimed = false, by_timer = false;
+
+		if ((s & TS_MASK) >= TS_DONE)
+			return 0;
+		/* relaxed: as in ripen_task_wait */
+		if (atomic_load_explicit(&pool->mode, memory_order_relaxed) == RIPEN_MODE_CANCEL) {
+			(void)ripen_task_cancel(t);
+			return wait_blocking(t, -1);
+		}
+		if ((s & TS_MASK) == TS_QUEUED) {
+			uint64_t now = ripen__now_ns();
+
+			pthread_mutex_lock(&pool->timer_lock);
+			if (tm->where == RIPEN_T_IN) {
+				by_timer = claimed = ripen__timer_claim_due_locked(pool, t, now);
+				if (!claimed && tm->release_ns > now)
+					sleep_ns = tm->release_ns - now > (uint64_t)INT64_MAX ?
+						   -1 : (int64_t)(tm->release_ns - now);
+			} else {
+				claimed = ripen__task_claim(t);
+			}
+			pthread_mutex_unlock(&pool->timer_lock);
+		}
+		if (claimed) {
+			if (!by_timer)
+				/* relaxed: we hold a reference (a handle); this one
+				 * is for the run, which may hand it to the timer heap */
+				atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+			atomic_store_explicit(&self->n_inline,
+					      atomic_load_explicit(&self->n_inline, memory_order_relaxed) + 1,
+					      memory_order_relaxed);
+			ripen__run_timed(self, t);
+			continue;
+		}
+		/* not due yet, or running elsewhere: sleep until due, or until
+		 * the word changes (a cancel, the end, a re-arm: all wake us) */
+		if (!(s & TS_WAITERS)) {
+			/* relaxed: as in wait_blocking */
+			if (!atomic_compare_exchange_weak_explicit(&t->state, &s, s | TS_WAITERS,
+								   memory_order_relaxed,
+								   memory_order_relaxed))
+				continue;
+			s |= TS_WAITERS;
+		}
+		ripen__futex_wait(&t->state, s, sleep_ns);
+	}
+}
+
 int ripen_task_wait(struct ripen_task *t, int64_t timeout_ns)
 {
 	struct ripen__worker *self = ripen__self;
 
 	if (t == NULL)
 		return -EINVAL;
+	if (ripen__in_callback == RIPEN_CB_SCORE)
+		return -EDEADLK;
 	ripen__task_check(t);
 	if (self != NULL && self->pool == t->pool) {
+		struct ripen__timed *tm = ripen__task_timed(t);
+
 		/* A worker waiting on a task of its own pool: run it inline if it
 		 * has not started, so fork-join cannot deadlock the pool. During
-		 * a CANCEL shutdown it is cancelled instead of run. Timed tasks
-		 * are never run inline: they must not start before their time;
-		 * nor is anything run inline under a timeout, which it could
-		 * overrun. */
+		 * a CANCEL shutdown it is cancelled instead of run. A timed task
+		 * runs inline once due (wait_timed_inline). Nothing is run
+		 * inline under a timeout, which it could overrun. */
 		/* relaxed: mode is a one-way flag; a stale RUN only means we run
 		 * the task instead of cancelling it, which the CANCEL contract
 		 * allows for tasks that start before the mode is seen */
 		if (atomic_load_explicit(&t->pool->mode, memory_order_relaxed) == RIPEN_MODE_CANCEL) {
 			(void)ripen_task_cancel(t);
-		} else if (timeout_ns < 0 && ripen__task_timed(t) == NULL && ripen__task_claim(t)) {
+		} else if (timeout_ns < 0 && tm != NULL) {
+			return wait_timed_inline(self, t, tm);
+		} else if (timeout_ns < 0 && ripen__task_claim(t)) {
 			atomic_store_explicit(&self->n_inline,
 					      atomic_load_explicit(&self->n_inline, memory_order_relaxed) + 1,
 					      memory_order_relaxed);

@@ -76,19 +76,54 @@ static inline bool heap_trylock(struct ripen__worker *v)
 	return !atomic_exchange_explicit(&v->heap_lock, 1, memory_order_acquire);
 }
 
-/* Publish the heap's size and best key for peers, then unlock. Holder only. */
-static inline void heap_unlock(struct ripen__worker *v)
+/*
+ * Publish the heap's size and best key for peers, then unlock. Holder only.
+ * true when the published size rose from 0: the caller must then look for
+ * sleepers (wake_gate), because a peer that parked while the heap looked
+ * empty would not come back for this work on its own.
+ *
+ * That rise is the store of a Dekker pair with ripen__park (P2: nsleeping
+ * += 1, then P3: qsize loads), so it and the sleeper read that follows it
+ * are seq_cst: either the parking peer sees the new size and stays up, or
+ * the gate sees it asleep and wakes one. Other size changes stay relaxed:
+ * a peer that read any non-zero size did not sleep, and a sleeper that read
+ * 0 read a value from before the rise (the rise is the first non-zero
+ * store after it, and the thief's or owner's store of 0 happens-before the
+ * rise through the lock), so in the seq_cst order it precedes the rise.
+ */
+static inline bool heap_unlock(struct ripen__worker *v)
 {
 	const struct ripen__entry *top = ripen__prioq_top(&v->heap);
 	uint64_t k = top ? top->key : 0;
+	/* relaxed: the holder's own last store, or a previous holder's
+	 * (ordered before us by the lock) */
+	uint64_t old = atomic_load_explicit(&v->qsize, memory_order_relaxed);
+	bool rose = false;
 
 	/* relaxed: hints for peers' p2c and sleepers; avoid dirtying the line */
 	if (atomic_load_explicit(&v->pub_top, memory_order_relaxed) != k)
 		atomic_store_explicit(&v->pub_top, k, memory_order_relaxed);
-	if (atomic_load_explicit(&v->qsize, memory_order_relaxed) != v->heap.n)
-		atomic_store_explicit(&v->qsize, v->heap.n, memory_order_relaxed);
+	if (old != v->heap.n) {
+		if (old == 0) {
+			/* seq_cst: the rise, see above; pairs with park's P2/P3 */
+			atomic_store_explicit(&v->qsize, v->heap.n, memory_order_seq_cst);
+			rose = true;
+		} else {
+			atomic_store_explicit(&v->qsize, v->heap.n, memory_order_relaxed);
+		}
+	}
 	/* release: pairs with the acquire exchange of the next holder */
 	atomic_store_explicit(&v->heap_lock, 0, memory_order_release);
+	return rose;
+}
+
+/* The second half of a rise (heap_unlock): wake a sleeper to steal. */
+static void wake_gate(struct ripen__worker *w)
+{
+	RIPEN_WINDOW(RIPEN_WIN_UNLOCK_GATE);
+	/* seq_cst: the load of the Dekker pair that follows the rise */
+	if (atomic_load_explicit(&w->pool->nsleeping, memory_order_seq_cst))
+		ripen__wake_one(w->pool, &w->rng);
 }
 
 bool ripen__heap_trylock(struct ripen__worker *v)
@@ -114,7 +149,8 @@ void ripen__heap_announce(struct ripen__worker *v, uint64_t *rng)
 
 void ripen__heap_unlock(struct ripen__worker *v)
 {
-	heap_unlock(v);
+	/* the rebalancer only takes entries out: the size never rises here */
+	(void)heap_unlock(v);
 }
 
 /* Owner: take its own heap lock; a thief inside leaves after one batch. */
@@ -142,10 +178,13 @@ static inline void heap_lock_own(struct ripen__worker *w)
  * Owner, heap lock held, RCU read side, after the generations were loaded
  * (see step_begin).
  */
+static void snapshot(struct ripen__worker *w, uint64_t *pg, uint64_t *tg);
+
 static void maybe_rekey(struct ripen__worker *w, uint64_t pg, uint64_t tg)
 {
 	struct ripen_pool *pool = w->pool;
 	uint64_t t0, d, n_keyed = 0;
+	bool restarted = false;
 	uint32_t ep;
 
 	if (pg == w->keyed_policy_gen && (tg == w->keyed_time_gen || !w->pol->time_varying))
@@ -153,6 +192,7 @@ static void maybe_rekey(struct ripen__worker *w, uint64_t pg, uint64_t tg)
 	t0 = ripen__now_ns();
 	if (t0 < w->rekey_not_before)
 		return; /* the budget: see the comment above */
+restart:
 	/* acquire: pairs with the rebalancer's release store of ref_ns */
 	w->keyed_ref = atomic_load_explicit(&pool->ref_ns, memory_order_acquire);
 	w->keyed_policy_gen = pg;
@@ -162,11 +202,16 @@ static void maybe_rekey(struct ripen__worker *w, uint64_t pg, uint64_t tg)
 	ep = w->rekey_epoch;
 	/*
 	 * Computing a key reads the task (a cache miss each): a big heap takes
-	 * milliseconds. Thieves get the lock every RIPEN_REKEY_CHUNK entries,
-	 * so the heap stays reachable meanwhile (they see `rekeying` and key
-	 * what they take themselves); what they pop and push back meanwhile
+	 * milliseconds. Every RIPEN_REKEY_CHUNK entries the owner lets go of
+	 * its heap lock, so thieves reach the heap meanwhile (they see
+	 * `rekeying` and key what they take themselves), and of its RCU read
+	 * section, so a policy swap waits for one chunk, not for the whole
+	 * pass (at 1M queued that was ~66 ms). What thieves pop and push back
 	 * may move around, so entries carry the pass that keyed them and a
 	 * last sweep, under the lock throughout, keys the ones that moved.
+	 * A swap seen at a chunk boundary restarts the pass under the new
+	 * policy, once; a later one leaves keyed_policy_gen behind, so the
+	 * next step re-keys again (budget permitting).
 	 */
 	w->rekeying = true;
 	for (size_t i = 0; i < w->heap.n; i++) {
@@ -177,10 +222,23 @@ static void maybe_rekey(struct ripen__worker *w, uint64_t pg, uint64_t tg)
 		ripen__rekey_entry(w, w->pol, w->pool_ctx, e);
 		e->epoch = ep;
 		if (++n_keyed % RIPEN_REKEY_CHUNK == 0) {
-			heap_unlock(w);
+			uint64_t tg2;
+
+			(void)heap_unlock(w); /* re-keying never adds entries */
+			w->pol = NULL;
+			w->pool_ctx = NULL;
+			ripen__rcu_read_unlock();
+			RIPEN_WINDOW(RIPEN_WIN_REKEY_CHUNK);
 			for (int k = 0; k < 64; k++) /* a window for thieves */
 				ripen__cpu_relax();
 			heap_lock_own(w);
+			ripen__rcu_read_lock();
+			snapshot(w, &pg, &tg2);
+			if (pg != w->keyed_policy_gen && !restarted) {
+				restarted = true;
+				tg = tg2;
+				goto restart;
+			}
 		}
 	}
 	for (size_t i = 0; i < w->heap.n; i++) {
@@ -201,31 +259,41 @@ static void maybe_rekey(struct ripen__worker *w, uint64_t pg, uint64_t tg)
 	bump(&w->n_rekey_ns, d);
 }
 
-/* Begin a scheduling step: own heap lock, RCU read side, policy snapshot. */
-static void step_begin(struct ripen__worker *w)
+/* The policy and context for this step, and the generations that announce
+ * them. Inside an RCU read-side section. */
+static void snapshot(struct ripen__worker *w, uint64_t *pg, uint64_t *tg)
 {
 	struct ripen_pool *pool = w->pool;
 	struct ripen__ctx *c;
+
+	/* acquire: generations first, then the pointers they announce
+	 * (set_policy stores the pointer, then bumps the generation) */
+	*pg = atomic_load_explicit(&pool->policy_gen, memory_order_acquire);
+	*tg = atomic_load_explicit(&pool->time_gen, memory_order_acquire);
+	w->pol = atomic_load_explicit(&pool->policy, memory_order_acquire);
+	c = atomic_load_explicit(&pool->ctx, memory_order_acquire);
+	w->pool_ctx = c ? c->ctx : NULL;
+}
+
+/* Begin a scheduling step: own heap lock, RCU read side, policy snapshot. */
+static void step_begin(struct ripen__worker *w)
+{
 	uint64_t pg, tg;
 
 	heap_lock_own(w);
 	ripen__rcu_read_lock();
-	/* acquire: generations first, then the pointers they announce
-	 * (set_policy stores the pointer, then bumps the generation) */
-	pg = atomic_load_explicit(&pool->policy_gen, memory_order_acquire);
-	tg = atomic_load_explicit(&pool->time_gen, memory_order_acquire);
-	w->pol = atomic_load_explicit(&pool->policy, memory_order_acquire);
-	c = atomic_load_explicit(&pool->ctx, memory_order_acquire);
-	w->pool_ctx = c ? c->ctx : NULL;
+	snapshot(w, &pg, &tg);
 	maybe_rekey(w, pg, tg);
 }
 
-static void step_end(struct ripen__worker *w)
+/* End a step; true when the heap went from empty to non-empty (the caller
+ * passes it to wake_gate or does so itself). */
+static bool step_end(struct ripen__worker *w)
 {
 	w->pol = NULL;
 	w->pool_ctx = NULL;
 	ripen__rcu_read_unlock();
-	heap_unlock(w);
+	return heap_unlock(w);
 }
 
 /* ------------------------------------------------------------ running */
@@ -268,6 +336,7 @@ static uint64_t key_for(struct ripen__worker *w, const struct ripen_policy *pol,
 	k = ripen__policy_key(pol, &v, t->seq, w->keyed_ref, &bad);
 	if (ripen__unlikely(bad))
 		bump(&w->n_bad, 1);
+	RIPEN_DCHECK(k >= RIPEN_KEY_LOWEST); /* 0 would read as "empty" to thieves */
 	return k;
 }
 
@@ -337,28 +406,42 @@ static bool rearm(struct ripen__worker *w, struct ripen_task *t)
 		/* acquire: pairs with the release exchange in set_context */
 		c = atomic_load_explicit(&pool->ctx, memory_order_acquire);
 		ripen__task_view(t, c ? c->ctx : NULL, &v);
+		ripen__in_callback = RIPEN_CB_TRIGGER;
 		next = tm->trigger(&v);
+		ripen__in_callback = RIPEN_CB_NONE;
 		ripen__rcu_read_unlock();
 	} else {
 		/* the interval counts from the previous release: no drift;
-		 * releases missed while running late are skipped */
-		next = tm->release_ns + tm->interval_ns;
-		if (next <= now)
-			next += ((now - next) / tm->interval_ns + 1) * tm->interval_ns;
+		 * releases missed while running late are skipped. Saturating:
+		 * a release past the clock's range is UINT64_MAX, never */
+		next = ripen__sat_add(tm->release_ns, tm->interval_ns);
+		if (next <= now) {
+			uint64_t k = (now - next) / tm->interval_ns + 1;
+
+			next = k > (UINT64_MAX - next) / tm->interval_ns ?
+			       UINT64_MAX : next + k * tm->interval_ns;
+		}
 	}
 	pthread_mutex_lock(&pool->timer_lock);
-	/* relaxed: timer_lock orders this against cancel */
+	/* relaxed: timer_lock orders this against cancel, which sets
+	 * TS_CANCEL_REQ under it; TS_WAITERS is set without the lock, so the
+	 * write-back below is a CAS that keeps it */
 	s = atomic_load_explicit(&t->state, memory_order_relaxed);
+	RIPEN_WINDOW(RIPEN_WIN_REARM); /* a waiter sets TS_WAITERS here */
 	if (next != 0 && !(s & TS_CANCEL_REQ) &&
 	    atomic_load_explicit(&pool->mode, memory_order_relaxed) == RIPEN_MODE_RUN) {
 		uint64_t old = tm->release_ns;
 
 		tm->release_ns = next;
 		if (ripen__timer_push_locked(pool, t) == 0) {
-			/* release: a claimer's acquire CAS (after the release
-			 * clears ARMED) sees the run's effects */
-			atomic_store_explicit(&t->state, (s & TS_WAITERS) | TS_QUEUED | TS_ARMED,
-					      memory_order_release);
+			/* release on success: a claimer's acquire CAS (after the
+			 * release clears ARMED) sees the run's effects. Only a
+			 * waiter's TS_WAITERS can change the word meanwhile
+			 * (wait_blocking's CAS): retry with it kept */
+			while (!atomic_compare_exchange_weak_explicit(
+				&t->state, &s, (s & TS_WAITERS) | TS_QUEUED | TS_ARMED,
+				memory_order_release, memory_order_relaxed))
+				;
 			armed = true;
 		} else {
 			/* no memory: the task ends here, counted */
@@ -367,11 +450,33 @@ static bool rearm(struct ripen__worker *w, struct ripen_task *t)
 		}
 	}
 	pthread_mutex_unlock(&pool->timer_lock);
-	if (armed)
+	if (armed) {
+		/* a worker waiting to run it inline sleeps on the word while it
+		 * runs here: it must see it queued again (task.c) */
+		if (s & TS_WAITERS)
+			ripen__futex_wake(&t->state, 1 << 30);
 		ripen__rebalancer_poke(pool);
-	else
+	} else {
 		ripen__task_set_final(t, TS_DONE);
+	}
 	return armed;
+}
+
+void ripen__run_timed(struct ripen__worker *w, struct ripen_task *t)
+{
+	struct ripen__timed *tm = ripen__task_timed(t);
+	bool repeats = tm->interval_ns != 0 || tm->trigger != NULL;
+
+	bump(&w->n_run, 1);
+	t->fn(t->arg);
+	if (repeats && rearm(w, t)) {
+		ripen__note_done(w);
+		return; /* the reference went to the timer heap */
+	}
+	if (!repeats)
+		ripen__task_set_final(t, TS_DONE); /* rearm did it otherwise */
+	ripen__note_done(w);
+	ripen__task_put(t);
 }
 
 /* Drop a stale entry or claim and run (or, in a CANCEL shutdown, cancel)
@@ -392,16 +497,13 @@ static void dispatch(struct ripen__worker *w, struct ripen__entry *e)
 		if (ripen_task_cancel(t) != 0)
 			bump(&w->n_stale, 1);
 	} else if (ripen__task_claim(t)) {
-		struct ripen__timed *tm = ripen__task_timed(t);
-
+		if (ripen__task_timed(t) != NULL) {
+			ripen__run_timed(w, t); /* takes the entry's reference */
+			return;
+		}
 		bump(&w->n_run, 1);
 		t->fn(t->arg);
-		if (tm != NULL && (tm->interval_ns || tm->trigger) && rearm(w, t)) {
-			ripen__note_done(w);
-			return; /* the reference went to the timer heap */
-		}
-		if (tm == NULL || !(tm->interval_ns || tm->trigger))
-			ripen__task_set_final(t, TS_DONE);
+		ripen__task_set_final(t, TS_DONE);
 		ripen__note_done(w);
 	} else {
 		bump(&w->n_stale, 1);
@@ -430,7 +532,7 @@ void ripen__worker_push_local(struct ripen__worker *w, struct ripen_task *t)
 		/* release: pairs with the idle check's loads; counted before the
 		 * task can finish, so submitted never trails done */
 		atomic_store_explicit(&w->local_in, ++w->local_in_priv, memory_order_release);
-	heap_unlock(w);
+	(void)heap_unlock(w); /* heap_announce below is the full gate */
 	if (rc != 0) { /* the heap could not grow: the inbox needs no allocation */
 		/* relaxed: t is not published yet; the enqueue publishes it. The
 		 * node is linked from here on: a re-prioritisation through the
@@ -551,7 +653,7 @@ static bool heap_steal(struct ripen__worker *w, struct ripen__worker *v, uint64_
 	 * re-computed for w's heap; read v's key state while we hold its lock */
 	rekey = v->rekeying || v->keyed_policy_gen != w->keyed_policy_gen ||
 		(w->pol->time_varying && v->keyed_ref != w->keyed_ref);
-	heap_unlock(v);
+	(void)heap_unlock(v); /* a thief only takes: v's size never rises */
 	if (k == 0)
 		return false;
 	for (size_t i = 2; i < k; i += 2)
@@ -639,7 +741,8 @@ static bool search(struct ripen__worker *w)
 			return false;
 		step_begin(w);
 		found = search_once(w);
-		step_end(w);
+		if (step_end(w))
+			wake_gate(w); /* stole a batch: a sleeper may share it */
 		if (found)
 			return true;
 		ripen__cpu_relax();
@@ -667,7 +770,7 @@ static void cleanup(struct ripen__worker *w)
 	heap_lock_own(w);
 	while (ripen__prioq_pop(&w->heap, &e))
 		drop_entry_at_exit(w, e.task);
-	heap_unlock(w);
+	(void)heap_unlock(w); /* empty */
 	/* acquire: as in inbox_take; peers may still be searching */
 	while (atomic_exchange_explicit(&w->inbox_lock, 1, memory_order_acquire))
 		sched_yield();
@@ -701,7 +804,7 @@ static void paused(struct ripen__worker *w)
 	if (state == RIPEN_PRIMING && w->primed_gen != gen) {
 		step_begin(w);
 		drain_own_inbox(w);
-		step_end(w);
+		(void)step_end(w); /* the resume wakes every worker */
 		w->primed_gen = gen;
 		/* release: our heap is primed; pairs with resume's acquire load */
 		atomic_fetch_add_explicit(&pool->primed, 1, memory_order_release);
@@ -726,10 +829,11 @@ static bool next_entry(struct ripen__worker *w, struct ripen__entry *e)
 		p2c(w);
 	got = ripen__prioq_pop(&w->heap, e);
 	more = w->heap.n > 0;
-	step_end(w);
-	/* relaxed: a hint; a sleeper that misses this is woken by the next
-	 * step, and its own park recheck reads qsize (park.c) */
-	if (more && atomic_load_explicit(&w->pool->nsleeping, memory_order_relaxed))
+	if (step_end(w))
+		wake_gate(w); /* the heap was empty to peers: the full gate */
+	else if (more && atomic_load_explicit(&w->pool->nsleeping, memory_order_relaxed))
+		/* relaxed: a hint, to share a heap that stays non-empty; that
+		 * no work strands rests on the gate at the rise alone */
 		ripen__wake_one(w->pool, &w->rng);
 	return got;
 }
