@@ -58,12 +58,14 @@ struct ripen_pool_opts {
 	 * for servers that dedicate cores; keeps two workers from time-sharing
 	 * one CPU, which costs a relaxed scheduler its order while it lasts */
 	bool pin_workers RIPEN_DEFAULT(false);
-	/* taken over, even when create fails; NULL = ripen_policy_static() */
+	/* taken over, even when create fails (also for an unknown, larger
+	 * `size`); NULL = ripen_policy_static() */
 	struct ripen_policy *policy RIPEN_DEFAULT(nullptr);
 	/* 0 = RIPEN_REBALANCE_DEFAULT_NS. RIPEN_REBALANCE_OFF: no rebalancer
 	 * thread, so no re-scoring of time-varying policies, no merging and no
 	 * delayed tasks (-EINVAL): for tests and benchmarks */
-	uint64_t rebalance_period_ns RIPEN_DEFAULT(0);
+	uint64_t rebalance_period_ns RIPEN_DEFAULT(0); /* wake-up times saturate: a huge
+				 * period means "only when poked or a timer is due" */
 };
 #define RIPEN_REBALANCE_DEFAULT_NS 2000000ull	/* 2 ms: see runtime/rebalance.c */
 #define RIPEN_REBALANCE_OFF UINT64_MAX
@@ -126,7 +128,7 @@ RIPEN_API void ripen_pool_destroy(struct ripen_pool *pool);
 struct ripen_pool_stats {
 	size_t size;		/* sizeof(struct ripen_pool_stats), set by caller */
 	uint64_t submitted RIPEN_DEFAULT(0); /* accepted by ripen_submit() */
-	uint64_t rejected RIPEN_DEFAULT(0); /* refused with -ESHUTDOWN */
+	uint64_t rejected RIPEN_DEFAULT(0); /* refused with -ESHUTDOWN (delayed ones too) */
 	uint64_t run RIPEN_DEFAULT(0); /* started (and so finished or still running) */
 	uint64_t cancelled RIPEN_DEFAULT(0); /* by ripen_task_cancel() or a CANCEL shutdown */
 	uint64_t steals RIPEN_DEFAULT(0); /* successful steals from a peer's heap */
@@ -163,8 +165,9 @@ struct ripen_task_view;
 
 /* Next release time (ripen_now_ns clock) of a task with a trigger, from its
  * view (pool_ctx included), or 0 to stop. Called on a worker after each run,
- * inside an RCU read-side section: it must not call ripen_pool_set_policy or
- * ripen_pool_set_context (they wait for a grace period: a deadlock). */
+ * inside an RCU read-side section: ripen_pool_set_policy, _set_context and
+ * _shutdown called from it return -EDEADLK (they would wait for a grace
+ * period that cannot end). */
 typedef uint64_t ripen_trigger_fn(const struct ripen_task_view *t);
 
 struct ripen_task_opts {
@@ -173,11 +176,14 @@ struct ripen_task_opts {
 	uint32_t class_id RIPEN_DEFAULT(0); /* business class, for policies and metrics */
 	uint32_t inbox RIPEN_DEFAULT(0); /* 0: any worker; k: worker (k - 1) mod workers
 				 * receives it (affinity; the others may still steal it) */
-	uint64_t not_before_ns RIPEN_DEFAULT(0); /* absolute, ripen_now_ns clock: never start earlier */
+	uint64_t not_before_ns RIPEN_DEFAULT(0); /* absolute, ripen_now_ns clock: never start earlier
+				 * (UINT64_MAX: not until cancelled, i.e. never) */
 	uint64_t deadline_ns RIPEN_DEFAULT(0); /* for EDF and the task view; 0 = none */
 	uint64_t interval_ns RIPEN_DEFAULT(0); /* periodic: run again every interval, measured from
 				 * the previous release (no drift; missed releases are
-				 * skipped, not bunched), until cancelled */
+				 * skipped, not bunched), until cancelled. A release
+				 * time past the clock's range saturates to UINT64_MAX:
+				 * the task then waits, queued, until cancelled */
 	ripen_trigger_fn *trigger RIPEN_DEFAULT(nullptr); /* after each run: next release, or 0 to
 				 * stop (exclusive with interval_ns) */
 };
@@ -213,11 +219,13 @@ RIPEN_API int ripen_task_cancel(struct ripen_task *t);
  * Wait until the task is done or cancelled: 0, or -ETIMEDOUT. timeout_ns < 0
  * waits forever, 0 polls. Called from inside a task of the same pool with
  * timeout_ns < 0, a target that has not started yet is run inline by the
- * waiter (so a fork-join pattern cannot deadlock the pool); a running target
- * is waited for. Such waits deadlock only if they form a cycle (A waits B
- * waits A). With a timeout >= 0 nothing is run inline (it could overrun the
- * timeout), so on a pool whose every worker waits, such a wait times out.
- * -EINVAL: t NULL.
+ * waiter (so a fork-join pattern cannot deadlock the pool); a delayed,
+ * periodic or triggered target is run inline at each release time until it
+ * ends; a running target is waited for. Such waits deadlock only if they
+ * form a cycle (A waits B waits A). With a timeout >= 0 nothing is run
+ * inline (it could overrun the timeout), so on a pool whose every worker
+ * waits, such a wait times out. -EINVAL: t NULL. -EDEADLK: called from a
+ * score function.
  */
 RIPEN_API int ripen_task_wait(struct ripen_task *t, int64_t timeout_ns);
 
@@ -231,8 +239,9 @@ RIPEN_API void ripen_task_release(struct ripen_task *t);
 /*
  * Give a queued task a new base. Lazy: the task's version is bumped and a
  * fresh entry queued; the old entry is dropped when it surfaces. 0; -EINVAL
- * (t NULL, NaN or infinite base); -EALREADY once started, done or cancelled
- * (a periodic task between runs is queued, and can be re-prioritised).
+ * (t NULL, NaN or infinite base); -EALREADY once started, done or cancelled,
+ * also when that happened during the call (a periodic task between runs is
+ * queued, and can be re-prioritised); -EDEADLK from a score function.
  */
 RIPEN_API int ripen_task_reprioritize(struct ripen_task *t, double new_base);
 
@@ -249,9 +258,13 @@ struct ripen_task_view {
 };
 
 /* Score of a queued task at now_ns: higher runs first. NaN and +-inf are
- * treated as the lowest score and counted (stats.bad_scores). Called on the
- * pool's threads inside an RCU read-side section: it must be quick, must not
- * block, and must not call ripen_pool_set_policy or _set_context. */
+ * treated as the lowest score and counted (stats.bad_scores); such tasks
+ * still run, after every other, on any worker. Called on the pool's threads
+ * with a worker's heap lock held, inside an RCU read-side section: it must
+ * be quick and must not block. It must not call back into a pool: there
+ * ripen_submit, ripen_task_wait, ripen_task_reprioritize, ripen_pool_resume,
+ * _wait_idle, _shutdown, _set_policy and _set_context return -EDEADLK
+ * (ripen_pool_destroy aborts). */
 typedef double ripen_score_fn(const struct ripen_task_view *t, uint64_t now_ns,
 			      void *policy_ctx);
 
@@ -279,7 +292,9 @@ RIPEN_API void ripen_policy_free(struct ripen_policy *p);
 
 /* Swap the pool's policy (the pool takes ownership, even on error): queued
  * work is re-keyed, the new order holds from each worker's next dispatch.
- * The old policy is freed after an RCU grace period. -EINVAL: NULL. */
+ * The old policy is freed after an RCU grace period; passing the pool's
+ * current policy again is a no-op (0). -EINVAL: NULL. -EDEADLK: called from
+ * a score function or a trigger. */
 RIPEN_API int ripen_pool_set_policy(struct ripen_pool *pool, struct ripen_policy *p);
 /* Publish a context for policies and triggers (task view's pool_ctx); the
  * previous one is passed to its ctx_free after a grace period. */

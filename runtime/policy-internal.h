@@ -35,8 +35,9 @@ struct ripen_policy {
 /*
  * The heap key of a task under policy p, at reference time ref_ns (only
  * time-varying policies read it). *bad is set when a custom score was NaN or
- * infinite (the key is then RIPEN_KEY_LOWEST, below every other). Never 0. Caller is inside an RCU
- * read-side section if p or pool_ctx came from a pool.
+ * infinite (the key is then RIPEN_KEY_LOWEST, below every other). Never 0.
+ * Caller is inside an RCU read-side section if p or pool_ctx came from a
+ * pool.
  */
 uint64_t ripen__policy_key(const struct ripen_policy *p, const struct ripen_task_view *v,
 			   uint64_t seq, uint64_t ref_ns, bool *bad);

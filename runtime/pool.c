@@ -798,6 +798,8 @@ void ripen_pool_destroy(struct ripen_pool *pool)
 		return;
 	if (ripen__self != NULL && ripen__self->pool == pool)
 		RIPEN_DIE("ripen_pool_destroy called from one of the pool's own tasks");
+	if (ripen__in_callback != RIPEN_CB_NONE)
+		RIPEN_DIE("ripen_pool_destroy called from a score function or a trigger");
 	(void)ripen_pool_shutdown(pool, RIPEN_SHUTDOWN_DRAIN);
 	free_pool_resources(pool);
 	pool->destroyed = true;

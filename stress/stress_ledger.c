@@ -2,15 +2,21 @@
  * stress_ledger: everything at once, against a per-task ledger.
  *
  * Producers submit tasks with random bases, classes, deadlines, inbox
- * affinities (half of the producers skewed to one worker), delays and a few
- * periodic ones; tasks spawn children; meddler threads cancel and
- * re-prioritise at random; a swapper changes the policy and the context;
- * some tasks block for longer than a rebalance period (stranding). At the end
- * (wait_idle, then shutdown) the ledger must hold for every task:
- *   ran + cancelled == 1 (periodic: cancelled, runs >= 1), canary intact,
- * and the pool's counters: submitted == run + cancelled. Minimum event counts
- * (steals, stale entries, re-prioritisations, cancels, rescues, merges...)
- * make a run that did not reach its races fail.
+ * affinities (a quarter of the submits skewed to one worker) and delays;
+ * tasks spawn children, and some wait (fork-join) on a delayed child, which
+ * they run inline once due; meddler threads cancel and re-prioritise at
+ * random; a swapper changes the policy and the context; some tasks block for
+ * longer than a rebalance period (stranding). A periodic manager keeps a few
+ * periodic and triggered tasks alive (hostile intervals and trigger times
+ * among them), waiter threads block on them with no timeout while they
+ * re-arm, and the manager cancels them; every waiter must come back. At the
+ * end (wait_idle, then shutdown) the ledger must hold for every task:
+ *   one-shot: ran + cancelled == 1, canary intact;
+ *   periodic: final, and no run after a cancel that returned 0;
+ * and the pool's counters: submitted == run + cancelled, with every release
+ * of a periodic task counted as one submit. Minimum event counts (steals,
+ * stale entries, re-prioritisations, cancels, rescues, merges, periodic
+ * runs, inline runs...) make a run that did not reach its races fail.
  *
  *   stress_ledger [-w workers] [-p producers] [-s seconds] [-S seed] [-n max tasks]
  */
@@ -28,6 +34,19 @@ static _Atomic(struct ripen_task *) *handles; /* non-NULL for tasks with a handl
 static atomic_uint next_id, handled_hi;
 static atomic_int stop_producing, stop_meddling;
 static atomic_uint_fast64_t children_refused;
+
+/* Periodic and triggered tasks: their own ledger. */
+#define NPER 4096u
+struct prec {
+	atomic_uint runs;
+	atomic_uint runs_at_cancel;
+	atomic_int cancelled0;		/* ripen_task_cancel returned 0 */
+	struct ripen_task *_Atomic h;
+};
+static struct prec *precs;
+static atomic_uint per_created;
+static atomic_int stop_periodic, stop_waiters, waiters_out;
+static atomic_uint_fast64_t per_waits;
 
 static void task_fn(void *arg);
 
@@ -78,6 +97,33 @@ static void task_fn(void *arg)
 	case 3: /* longer than a rebalance period: its heap must not strand */
 		test_sleep_ns(3000000);
 		break;
+	case 4: { /* fork-join on a delayed child: run inline once due */
+		struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+		unsigned id = atomic_fetch_add(&next_id, 1);
+		struct ripen_task *h;
+		int rc;
+
+		if (id >= opt.size)
+			break;
+		recs[id].id = id;
+		atomic_store(&recs[id].magic, REC_LIVE);
+		o.not_before_ns = ripen_now_ns() + test_rand(&rng) % 2000000;
+		rc = ripen_submit(pool, task_fn, &recs[id], &o, &h);
+		if (rc != 0) {
+			CHECK_EQ(rc, -ESHUTDOWN);
+			atomic_fetch_add(&children_refused, 1);
+			atomic_store(&recs[id].cancelled, 1);
+			break;
+		}
+		CHECK_OK(ripen_task_wait(h, -1));
+		/* a shutdown cancels delayed tasks not yet due */
+		if (ripen_task_state(h) == RIPEN_TASK_CANCELLED)
+			atomic_store(&recs[id].cancelled, 1);
+		else
+			CHECK_EQ(ripen_task_state(h), RIPEN_TASK_DONE);
+		ripen_task_release(h);
+		break;
+	}
 	default:
 		break;
 	}
@@ -117,6 +163,118 @@ static void *producer(void *arg)
 			}
 		}
 	}
+	return NULL;
+}
+
+static void per_fn(void *arg)
+{
+	struct prec *p = arg;
+
+	if (atomic_load(&p->cancelled0))
+		check_fail(__FILE__, __LINE__, "periodic task %u ran after a successful cancel",
+			   (unsigned)(p - precs));
+	atomic_fetch_add(&p->runs, 1);
+}
+
+/* Next release from the task's own run count: soon, now-ish, in the past,
+ * the end of time, or stop. */
+static uint64_t per_trigger(const struct ripen_task_view *v)
+{
+	struct prec *p = v->arg;
+	unsigned r = atomic_load(&p->runs);
+
+	switch (r % 8) {
+	case 7: return 0;
+	case 5: return 1; /* long past: released at once */
+	case 6: return r > 16 ? UINT64_MAX : ripen_now_ns();
+	default: return ripen_now_ns() + (r % 3) * 100000;
+	}
+}
+
+static void *periodic_manager(void *arg)
+{
+	static const uint64_t intervals[] = { 20000, 100000, 1000000, UINT64_MAX / 2, UINT64_MAX };
+	uint64_t rng = opt.seed * 104729 + 3;
+	unsigned live[8], nlive = 0;
+	uint64_t until[8];
+
+	(void)arg;
+	for (;;) {
+		bool stopping = atomic_load(&stop_periodic) || atomic_load(&per_created) >= NPER;
+
+		if (!stopping && nlive < 8) {
+			struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+			unsigned id = atomic_load(&per_created);
+			struct ripen_task *h;
+
+			if (test_rand(&rng) % 3 == 0)
+				o.trigger = per_trigger;
+			else
+				o.interval_ns = intervals[test_rand(&rng) % 5];
+			if (test_rand(&rng) % 2)
+				o.not_before_ns = ripen_now_ns() + test_rand(&rng) % 1000000;
+			o.base = 500 + (double)(test_rand(&rng) % 100); /* ahead of the backlog */
+			CHECK_OK(ripen_submit(pool, per_fn, &precs[id], &o, &h));
+			atomic_store(&precs[id].h, h);
+			atomic_store(&per_created, id + 1); /* publishes the handle */
+			until[nlive] = ripen_now_ns() + 1000000 + test_rand(&rng) % 8000000;
+			live[nlive++] = id;
+		}
+		for (unsigned k = 0; k < nlive; k++) {
+			unsigned id = live[k];
+			struct prec *p = &precs[id];
+			int rc;
+
+			if (!stopping && ripen_now_ns() < until[k])
+				continue; /* lives 1-9 ms: a few runs, some waiters */
+			if (test_rand(&rng) % 4 == 0)
+				(void)ripen_task_reprioritize(atomic_load(&p->h),
+							      (double)(test_rand(&rng) % 100));
+			rc = ripen_task_cancel(atomic_load(&p->h));
+			CHECK(rc == 0 || rc == -EBUSY || rc == -EALREADY);
+			if (rc == 0) {
+				atomic_store(&p->runs_at_cancel, atomic_load(&p->runs));
+				atomic_store(&p->cancelled0, 1);
+			}
+			/* -EBUSY: it ends after the current run; -EALREADY: its
+			 * trigger ended it */
+			nlive--;
+			live[k] = live[nlive];
+			until[k] = until[nlive];
+			k--;
+		}
+		if (stopping && nlive == 0)
+			break;
+		test_sleep_ns(200000);
+	}
+	return NULL;
+}
+
+/* Block on a random periodic task with no timeout: returns only when it
+ * ends, so a lost wake-up in the re-arm hangs here (and main fails). */
+static void *periodic_waiter(void *arg)
+{
+	uint64_t rng = opt.seed * 613 + (uintptr_t)arg;
+
+	while (!atomic_load(&stop_waiters)) {
+		unsigned n = atomic_load(&per_created);
+		struct ripen_task *h;
+
+		if (n == 0) {
+			test_sleep_ns(100000);
+			continue;
+		}
+		/* one of the newest: most likely still alive */
+		h = atomic_load(&precs[n - 1 - test_rand(&rng) % (n < 8 ? n : 8)].h);
+		if (ripen_task_state(h) >= RIPEN_TASK_DONE) {
+			test_sleep_ns(50000);
+			continue;
+		}
+		CHECK_OK(ripen_task_wait(h, -1));
+		CHECK_GE(ripen_task_state(h), RIPEN_TASK_DONE);
+		atomic_fetch_add(&per_waits, 1);
+	}
+	atomic_fetch_add(&waiters_out, 1);
 	return NULL;
 }
 
@@ -188,7 +346,8 @@ int main(int argc, char **argv)
 {
 	struct ripen_pool_opts po = RIPEN_POOL_OPTS_INIT;
 	struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
-	pthread_t prod[64], med[2], swp;
+	pthread_t prod[64], med[2], swp, pman, pwait[3];
+	uint64_t per_runs = 0, per_cancelled0 = 0;
 	uint64_t ran = 0, cancelled = 0, t0;
 	unsigned n;
 
@@ -197,6 +356,7 @@ int main(int argc, char **argv)
 		opt.producers = 64;
 	recs = calloc(opt.size, sizeof(*recs));
 	handles = calloc(opt.size, sizeof(*handles));
+	precs = calloc(NPER, sizeof(*precs));
 	po.workers = opt.workers;
 	po.policy = ripen_policy_linear_aging(0.01);
 	CHECK_OK(ripen_pool_create(&po, &pool));
@@ -208,11 +368,26 @@ int main(int argc, char **argv)
 	for (uintptr_t i = 0; i < 2; i++)
 		CHECK_OK(pthread_create(&med[i], NULL, meddler, (void *)i));
 	CHECK_OK(pthread_create(&swp, NULL, swapper, NULL));
+	CHECK_OK(pthread_create(&pman, NULL, periodic_manager, NULL));
+	for (uintptr_t i = 0; i < 3; i++)
+		CHECK_OK(pthread_create(&pwait[i], NULL, periodic_waiter, (void *)i));
 	while (!atomic_load(&stop_producing) && test_now_ns() - t0 < opt.seconds * 1e9)
 		test_sleep_ns(10000000);
 	atomic_store(&stop_producing, 1);
 	for (unsigned i = 0; i < opt.producers; i++)
 		pthread_join(prod[i], NULL);
+	/* every periodic task ends (cancelled, or its trigger said stop), so
+	 * every waiter returns: a waiter still blocked is a lost wake-up */
+	atomic_store(&stop_periodic, 1);
+	pthread_join(pman, NULL);
+	atomic_store(&stop_waiters, 1);
+	for (uint64_t t1 = test_now_ns(); atomic_load(&waiters_out) < 3;) {
+		if (test_now_ns() - t1 > 120000000000ull)
+			check_fail(__FILE__, __LINE__, "a periodic task's waiter never woke");
+		test_sleep_ns(1000000);
+	}
+	for (int i = 0; i < 3; i++)
+		pthread_join(pwait[i], NULL);
 	CHECK_OK(ripen_pool_wait_idle(pool, 120000000000ll)); /* 120 s: hangs fail */
 	atomic_store(&stop_meddling, 1);
 	for (int i = 0; i < 2; i++)
@@ -243,10 +418,28 @@ int main(int argc, char **argv)
 	printf("  %u tasks in %.2f s: %llu ran, %llu cancelled (%llu children refused at "
 	       "shutdown)\n", n, (test_now_ns() - t0) / 1e9, (unsigned long long)ran,
 	       (unsigned long long)cancelled, (unsigned long long)atomic_load(&children_refused));
-	CHECK_EQ(st.run, ran);
-	CHECK_EQ(st.cancelled + atomic_load(&children_refused), cancelled);
+	for (unsigned id = 0; id < atomic_load(&per_created); id++) {
+		struct prec *p = &precs[id];
+		struct ripen_task *h = atomic_load(&p->h);
+
+		CHECK_GE(ripen_task_state(h), RIPEN_TASK_DONE);
+		if (atomic_load(&p->cancelled0)) {
+			CHECK_EQ(ripen_task_state(h), RIPEN_TASK_CANCELLED);
+			CHECK_EQ(atomic_load(&p->runs), atomic_load(&p->runs_at_cancel));
+		}
+		per_runs += atomic_load(&p->runs);
+		per_cancelled0 += (uint64_t)atomic_load(&p->cancelled0);
+		ripen_task_release(h);
+	}
+	printf("  %u periodic tasks: %llu runs, %llu cancelled while queued, %llu waits "
+	       "returned\n", atomic_load(&per_created), (unsigned long long)per_runs,
+	       (unsigned long long)per_cancelled0, (unsigned long long)atomic_load(&per_waits));
+	CHECK_EQ(st.run, ran + per_runs);
+	CHECK_EQ(st.cancelled + atomic_load(&children_refused), cancelled + per_cancelled0);
 	CHECK_EQ(st.submitted, st.run + st.cancelled);
-	CHECK_EQ(st.submitted + atomic_load(&children_refused), n);
+	/* a periodic task counts one submit per release, and one for a
+	 * cancel while it waited in the timer heap: runs + cancelled0 */
+	CHECK_EQ(st.submitted + atomic_load(&children_refused), n + per_runs + per_cancelled0);
 	/* minimum event counts, scaled to the run */
 	REQUIRE_AT_LEAST("steals", st.steals, 10);
 	REQUIRE_AT_LEAST("stale entries dropped", st.stale_dropped, 100);
@@ -257,9 +450,13 @@ int main(int argc, char **argv)
 	REQUIRE_AT_LEAST("rebalancer periods", st.rebalances, 10);
 	REQUIRE_AT_LEAST("merged by the rebalancer", st.merged + st.rescued, 1);
 	REQUIRE_AT_LEAST("parks", st.parks, 1);
+	REQUIRE_AT_LEAST("periodic tasks", atomic_load(&per_created), 10);
+	REQUIRE_AT_LEAST("periodic runs", per_runs, 10);
+	REQUIRE_AT_LEAST("inline runs (fork-join)", st.inline_runs, 1);
 	ripen_pool_destroy(pool);
 	free(recs);
 	free(handles);
+	free(precs);
 	printf("stress_ledger: ok\n");
 	return 0;
 }
