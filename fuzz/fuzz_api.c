@@ -5,10 +5,12 @@
  *  - even: the worker heap alone (sequential): push keys made from arbitrary
  *    doubles (NaN, +-inf, -0.0, denormals, huge), pop; after every operation
  *    the heap property holds and a pop never returns a key below the rest;
- *  - odd: a one-worker pool (paused or not): submit with arbitrary bases,
- *    cancel, wait with zero/short/negative timeouts, re-prioritise, release,
- *    read state, swap policies, resume, wait_idle, stats, shutdown, calls on
- *    released handles being skipped (that misuse is undefined, see README).
+ *  - odd: a one-worker pool (paused or not, with a hostile rebalance
+ *    period): submit with arbitrary bases, delays, intervals and triggers
+ *    (0, 1 ns, the past, the end of time, arbitrary words), cancel, wait
+ *    with zero/short/negative timeouts, re-prioritise, release, read state,
+ *    swap policies, resume, wait_idle, stats, shutdown, calls on released
+ *    handles being skipped (that misuse is undefined, see README).
  *    Every return code must be one the contract lists; at the end
  *    submitted == run + cancelled and every handle is final.
  */
@@ -72,9 +74,50 @@ static void fuzz_heap(struct input *in)
 	ripen__prioq_fini(&q);
 }
 
+static uint64_t take64(struct input *in)
+{
+	uint64_t u = 0;
+
+	for (int i = 0; i < 8; i++)
+		u = u << 8 | take8(in);
+	return u;
+}
+
 static void noop(void *arg)
 {
 	(void)arg;
+}
+
+/* A time word: the hostile ones first. */
+static uint64_t take_time(struct input *in, bool relative_ok)
+{
+	uint64_t now = ripen_now_ns();
+
+	switch (take8(in) % 8) {
+	case 0: return 0;
+	case 1: return 1;
+	case 2: return UINT64_MAX;
+	case 3: return UINT64_MAX - 1;
+	case 4: return relative_ok ? now + take8(in) * 10000ull : take8(in);
+	case 5: return relative_ok ? now - take8(in) : UINT64_MAX / 2;
+	case 6: return take64(in);
+	default: return take8(in) * 1000ull;
+	}
+}
+
+/* Triggers keyed by the task's base: what they return after each run. */
+static uint64_t hostile_trigger(const struct ripen_task_view *v)
+{
+	uint64_t now = ripen_now_ns();
+
+	switch ((unsigned)fabs(fmod(v->base, 6.0))) {
+	case 0: return 0;			/* stop */
+	case 1: return 1;			/* the distant past: at once */
+	case 2: return UINT64_MAX;		/* never */
+	case 3: return now;
+	case 4: return now + 100000;
+	default: return now - 1;
+	}
 }
 
 static struct ripen_policy *pick_policy(uint8_t k)
@@ -99,11 +142,20 @@ static void fuzz_pool(struct input *in)
 	struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
 	struct ripen_pool *pool;
 	struct ripen_task *h[NH] = { 0 };
+	bool timed[NH] = { 0 };
 	bool shut = false;
 	int rc;
 
 	po.workers = 1;
 	po.start_paused = take8(in) & 1;
+	switch (take8(in) % 6) {
+	case 0: po.rebalance_period_ns = 0; break;
+	case 1: po.rebalance_period_ns = 1; break;
+	case 2: po.rebalance_period_ns = RIPEN_REBALANCE_OFF; break;
+	case 3: po.rebalance_period_ns = UINT64_MAX - 1; break;
+	case 4: po.rebalance_period_ns = 1 + take8(in) * 100000ull; break;
+	default: po.rebalance_period_ns = take64(in); break;
+	}
 	CHECK_OK(ripen_pool_create(&po, &pool));
 	while (in->n) {
 		uint8_t op = take8(in), i = take8(in) % NH;
@@ -113,20 +165,37 @@ static void fuzz_pool(struct input *in)
 			struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
 			double b = take_double(in);
 
+			uint8_t kind = take8(in);
+			bool is_timed;
+
 			o.base = b;
 			o.class_id = take8(in);
 			o.deadline_ns = take8(in) ? ripen_now_ns() + take8(in) * 1000 : 0;
+			if (kind & 1)
+				o.not_before_ns = take_time(in, true);
+			if (kind & 2)
+				o.interval_ns = take_time(in, false);
+			if (kind & 4)
+				o.trigger = hostile_trigger;
+			if (kind & 8)
+				o.deadline_ns = take_time(in, true);
 			if (h[i] != NULL) {
 				ripen_task_release(h[i]);
 				h[i] = NULL;
 			}
 			rc = ripen_submit(pool, noop, NULL, &o, &h[i]);
-			if (!isfinite(b))
+			is_timed = o.not_before_ns > ripen_now_ns() - 1000000000ull || o.interval_ns ||
+				   o.trigger;
+			if (!isfinite(b) || (o.interval_ns != 0 && o.trigger != NULL))
 				CHECK_EQ(rc, -EINVAL);
+			else if (rc == -EINVAL)
+				/* timers need the rebalancer */
+				CHECK(is_timed && po.rebalance_period_ns == RIPEN_REBALANCE_OFF);
 			else
 				CHECK(rc == 0 || (shut && rc == -ESHUTDOWN));
 			if (rc != 0)
 				CHECK(h[i] == NULL);
+			timed[i] = rc == 0 && is_timed;
 			break;
 		}
 		case 1:
@@ -139,8 +208,8 @@ static void fuzz_pool(struct input *in)
 			if (h[i]) {
 				int64_t to = (int8_t)take8(in);
 
-				if (to < 0 && po.start_paused)
-					to = 0; /* a paused pool never finishes it */
+				if (to < 0 && (po.start_paused || timed[i]))
+					to = 0; /* a paused pool, or a timed task, may never finish */
 				rc = ripen_task_wait(h[i], to * 1000);
 				CHECK(rc == 0 || rc == -ETIMEDOUT);
 			}
