@@ -66,6 +66,7 @@ bool ripen__task_claim(struct ripen_task *t)
 	uint32_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
 
 	while ((s & (TS_MASK | TS_ARMED)) == TS_QUEUED) {
+		RIPEN_YIELD_POINT(); /* read QUEUED; a cancel or another claim lands here */
 		/* acquire on success: the claimer runs the task after reading its
 		 * fields; they were published with the task (inbox, heap) */
 		if (atomic_compare_exchange_weak_explicit(&t->state, &s,
@@ -100,6 +101,7 @@ int ripen__task_try_cancel(struct ripen_task *t)
 		case TS_CANCELLED:
 			return -EALREADY;
 		}
+		RIPEN_YIELD_POINT(); /* read QUEUED; a claim lands here */
 		/* release: a waiter that sees CANCELLED (acquire) sees what the
 		 * canceller did before; the waiters bit is dropped with the word */
 		if (atomic_compare_exchange_weak_explicit(&t->state, &s, TS_CANCELLED,
@@ -152,6 +154,7 @@ static int cancel_timed(struct ripen_task *t, struct ripen__timed *tm)
 	for (;;) {
 		uint32_t st = s & TS_MASK;
 
+		RIPEN_YIELD_POINT(); /* a claim, a waiter's bit or a finish lands here */
 		if (st == TS_DONE || st == TS_CANCELLED) {
 			rc = -EALREADY;
 			break;
@@ -302,6 +305,7 @@ static int wait_blocking(struct ripen_task *t, int64_t timeout_ns)
 			left = (int64_t)(deadline - now);
 		}
 		if (!(s & TS_WAITERS)) {
+			RIPEN_YIELD_POINT(); /* the finish or a re-arm lands here */
 			/* relaxed: only announces a sleeper; the futex re-checks
 			 * the word and the loop re-loads it with acquire */
 			if (!atomic_compare_exchange_weak_explicit(&t->state, &s, s | TS_WAITERS,
