@@ -46,6 +46,8 @@ void ripen__yield_point(void);
 enum ripen__window {
 	RIPEN_WIN_REARM,		/* worker.c rearm: state read, not yet written back */
 	RIPEN_WIN_REPRIO,		/* task.c reprioritize: seen QUEUED, version not yet bumped */
+	RIPEN_WIN_REPRIO_BUMPED,	/* task.c reprioritize: version bumped, node not yet tested */
+	RIPEN_WIN_DRAINED,		/* worker.c: own inbox drained into the heap, nothing popped */
 	RIPEN_WIN_PARK,			/* park.c: announced asleep, work not yet rechecked */
 	RIPEN_WIN_UNLOCK_GATE,		/* worker.c: heap size published, sleepers not yet read */
 	RIPEN_WIN_REKEY_CHUNK,		/* worker.c maybe_rekey: between two chunks */

@@ -247,7 +247,7 @@ int ripen_task_reprioritize(struct ripen_task *t, double new_base)
 	 * fetch_and of the busy bit (worker.c inbox_take) through the busy
 	 * test below, on the same word */
 	atomic_fetch_add_explicit(&t->vb, RIPEN_VB_STEP, memory_order_seq_cst);
-	RIPEN_YIELD_POINT(); /* a drainer or a claimer runs between bump and test */
+	RIPEN_WINDOW(RIPEN_WIN_REPRIO_BUMPED); /* a drainer or a claimer runs between bump and test */
 	if (tm != NULL) {
 		/* in the timer heap: it is keyed when released */
 		need_entry = tm->where != RIPEN_T_IN && tm->where != RIPEN_T_CANCELLED_IN;

@@ -612,6 +612,7 @@ static void drain_own_inbox(struct ripen__worker *w)
 	/* Everything counted so far, plus slack for what arrives meanwhile:
 	 * bounded, so a flooding producer cannot keep the owner here. */
 	(void)inbox_take(w, w, ripen__inbox_hint(w) + 64);
+	RIPEN_WINDOW(RIPEN_WIN_DRAINED); /* entries keyed, inbox unlocked, none popped yet */
 }
 
 /* Push stolen entries into w's heap (w holds its lock); the caller

@@ -442,6 +442,90 @@ static void wake_gate_wakes_a_thief(void)
 	ripen_pool_destroy(p);
 }
 
+/*
+ * hook: the window the gate exists for. Worker G drains two tasks into its
+ * empty heap; before it publishes the heap's size, its peer finishes a task,
+ * finds nothing (inbox taken, size still 0) and parks. G then runs the first
+ * task, which waits for the second: only the gate's wake-up on the size's
+ * rise brings the peer back to take it (no submit comes to wake it, and the
+ * rebalancer is off).
+ */
+struct gate_ctx {
+	struct ripen_pool *p;
+	atomic_int g_worker, t_worker;	/* 1 + index, once running */
+	atomic_int g_go, t_go, armed;
+};
+static struct gate_ctx gc;
+
+static void gate_g(void *arg)
+{
+	(void)arg;
+	atomic_store(&gc.g_worker, 1 + ripen_pool_current_worker(gc.p));
+	(void)await_flag(&gc.g_go, 10 * SEC);
+}
+
+static void gate_t(void *arg)
+{
+	(void)arg;
+	atomic_store(&gc.t_worker, 1 + ripen_pool_current_worker(gc.p));
+	(void)await_flag(&gc.t_go, 10 * SEC);
+}
+
+static void gate_hook(enum ripen__window win, void *arg)
+{
+	struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
+	uint64_t parks0, t0;
+	int one = 1;
+
+	(void)arg;
+	if (win != RIPEN_WIN_DRAINED ||
+	    ripen_pool_current_worker(gc.p) + 1 != atomic_load(&gc.g_worker) ||
+	    !atomic_compare_exchange_strong(&gc.armed, &one, 0))
+		return;
+	CHECK_OK(ripen_pool_stats(gc.p, &st));
+	parks0 = st.parks;
+	atomic_store(&gc.t_go, 1); /* the peer's task returns; it finds nothing */
+	for (t0 = test_now_ns(); st.parks == parks0; test_sleep_ns(100000)) {
+		CHECK_OK(ripen_pool_stats(gc.p, &st));
+		if (test_now_ns() - t0 > 10 * SEC)
+			check_fail(__FILE__, __LINE__, "the peer never parked");
+	}
+	test_sleep_ns(10000000); /* asleep on its futex by now */
+}
+
+static void wake_gate_after_drain(void)
+{
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+	atomic_int timed_out = 0;
+
+	if (skip_without_hooks(__func__))
+		return;
+	memset(&gc, 0, sizeof(gc));
+	atomic_store(&b_started, 0);
+	gc.p = make_pool(2, RIPEN_REBALANCE_OFF, false, NULL);
+	o.inbox = 1;
+	CHECK_OK(ripen_submit(gc.p, gate_g, NULL, &o, NULL));
+	o.inbox = 2;
+	CHECK_OK(ripen_submit(gc.p, gate_t, NULL, &o, NULL));
+	if (!await_flag(&gc.g_worker, 10 * SEC) || !await_flag(&gc.t_worker, 10 * SEC))
+		check_fail(__FILE__, __LINE__, "the two holding tasks did not start");
+	/* both workers busy: these submits wake nobody */
+	o.inbox = (uint32_t)atomic_load(&gc.g_worker);
+	o.base = 1;
+	CHECK_OK(ripen_submit(gc.p, b_fn, NULL, &o, NULL));
+	o.base = 2;
+	CHECK_OK(ripen_submit(gc.p, blocker_fn, &timed_out, &o, NULL));
+	ripen__window_hook(gate_hook, NULL);
+	atomic_store(&gc.armed, 1);
+	atomic_store(&gc.g_go, 1);
+	CHECK_OK(ripen_pool_wait_idle(gc.p, (int64_t)(30 * SEC)));
+	ripen__window_hook(NULL, NULL);
+	CHECK_EQ(atomic_load(&gc.armed), 0); /* the window was held */
+	if (atomic_load(&timed_out))
+		check_fail(__FILE__, __LINE__, "work stayed in a busy worker's heap while its peer slept");
+	ripen_pool_destroy(gc.p);
+}
+
 /* --------------------------------------------- 5: timer arithmetic */
 
 static atomic_int gate_open;
@@ -555,6 +639,227 @@ static void reprioritize_racing_shutdown(void)
 	CHECK_EQ(rc, -EALREADY);
 	ripen_pool_destroy(c.p);
 	ripen_task_release(t); /* the last reference: the task is freed here */
+}
+
+/* -------------------- two live entries at one version, periodic task */
+
+/*
+ * The drainer and a re-prioritisation can both make an entry at the same
+ * version (worker.c inbox_take): the re-prioritisation bumps the version,
+ * the drainer frees the node and keys the new version, then the
+ * re-prioritisation finds the node free and queues a fresh one. For a
+ * periodic task the entry left over after the run must not run it again:
+ * the task is back in the timer heap (ARMED), and only its release may
+ * make it claimable. The hooks make that interleaving happen.
+ */
+struct twin_ctx {
+	struct ripen_pool *p;
+	atomic_int armed_reprio, armed_drain;
+	atomic_int drained, reentered;
+	pthread_t resumer;
+};
+
+static void *twin_resume(void *arg)
+{
+	CHECK_OK(ripen_pool_resume(((struct twin_ctx *)arg)->p));
+	return NULL;
+}
+
+static void twin_hook(enum ripen__window win, void *arg)
+{
+	struct twin_ctx *c = arg;
+	int one = 1;
+
+	if (win == RIPEN_WIN_REPRIO_BUMPED &&
+	    atomic_compare_exchange_strong(&c->armed_reprio, &one, 0)) {
+		/* version bumped; now let the worker drain the node */
+		atomic_store(&c->armed_drain, 1);
+		CHECK_OK(pthread_create(&c->resumer, NULL, twin_resume, c));
+		if (!await_flag(&c->drained, 10 * SEC))
+			check_fail(__FILE__, __LINE__, "the worker never drained its inbox");
+	} else if (win == RIPEN_WIN_DRAINED &&
+		   atomic_compare_exchange_strong(&c->armed_drain, &one, 0)) {
+		/* the node is free and keyed at the new version; hold the
+		 * worker until the re-prioritisation has queued its twin */
+		atomic_store(&c->drained, 1);
+		(void)await_flag(&c->reentered, 10 * SEC);
+	}
+}
+
+static void periodic_twin_entry_does_not_run_armed(void)
+{
+	static struct twin_ctx c;
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+	struct ripen_task *t;
+	atomic_int runs = 0;
+	int rc;
+
+	if (skip_without_hooks(__func__))
+		return;
+	memset(&c, 0, sizeof(c));
+	c.p = make_pool(1, 0, true, NULL);
+	o.not_before_ns = ripen_now_ns() + 1000000;
+	o.interval_ns = 100 * SEC; /* one release in this test */
+	CHECK_OK(ripen_submit(c.p, count_fn, &runs, &o, &t));
+	/* released into the paused worker's inbox */
+	for (uint64_t t0 = test_now_ns(); ; test_sleep_ns(1000000)) {
+		struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
+
+		CHECK_OK(ripen_pool_stats(c.p, &st));
+		if (st.released == 1)
+			break;
+		if (test_now_ns() - t0 > 10 * SEC)
+			check_fail(__FILE__, __LINE__, "never released");
+	}
+	ripen__window_hook(twin_hook, &c);
+	atomic_store(&c.armed_reprio, 1);
+	rc = ripen_task_reprioritize(t, 3.0);
+	atomic_store(&c.reentered, 1);
+	CHECK_OK(rc);
+	pthread_join(c.resumer, NULL);
+	ripen__window_hook(NULL, NULL);
+	/* both entries are in the heap now; one runs the task, which re-arms
+	 * for 100 s; the other must find it armed */
+	for (uint64_t t0 = test_now_ns(); atomic_load(&runs) == 0; sched_yield())
+		if (test_now_ns() - t0 > 10 * SEC)
+			check_fail(__FILE__, __LINE__, "never ran");
+	test_sleep_ns(50000000);
+	CHECK_EQ(atomic_load(&runs), 1);
+	{
+		struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
+
+		/* the twin existed and was dropped: the interleaving happened */
+		CHECK_OK(ripen_pool_stats(c.p, &st));
+		CHECK_EQ(st.stale_dropped, 1);
+	}
+	CHECK_OK(ripen_task_cancel(t));
+	ripen_task_release(t);
+	ripen_pool_destroy(c.p);
+	CHECK_EQ(atomic_load(&runs), 1);
+}
+
+/* ------------- a worker waiting inline sees a re-arm made elsewhere */
+
+/*
+ * Worker 0 runs X, which waits (no timeout) on periodic task P while P's
+ * first run is on worker 1. That run queues a blocker B on worker 1, which
+ * holds worker 1 until P has run three times. Nobody but X's inline wait can
+ * run P's later releases (their inbox is worker 1's), so the re-arm on
+ * worker 1 must wake X, asleep on P's word while P was running.
+ */
+static atomic_int w_runs, w_x_waiting;
+static struct ripen_task *w_p;
+static struct ripen_pool *w_pool;
+static atomic_int w_blocker_timed_out;
+
+static void w_blocker(void *arg)
+{
+	uint64_t t0 = test_now_ns();
+
+	(void)arg;
+	while (atomic_load(&w_runs) < 3) {
+		if (test_now_ns() - t0 > 10 * SEC) {
+			atomic_store(&w_blocker_timed_out, 1);
+			return;
+		}
+		test_sleep_ns(100000);
+	}
+}
+
+static void w_p_fn(void *arg)
+{
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+
+	(void)arg;
+	if (atomic_fetch_add(&w_runs, 1) != 0)
+		return;
+	/* first run, on worker 1: queue the blocker here, give X time to
+	 * fall asleep on P's word, then return (the re-arm follows) */
+	o.base = 1000;
+	CHECK_OK(ripen_submit(w_pool, w_blocker, NULL, &o, NULL));
+	(void)await_flag(&w_x_waiting, 5 * SEC);
+	test_sleep_ns(20000000);
+}
+
+static uint64_t w_trigger(const struct ripen_task_view *v)
+{
+	(void)v;
+	return atomic_load(&w_runs) >= 3 ? 0 : ripen_now_ns() + 1000000;
+}
+
+static void w_x(void *arg)
+{
+	(void)arg;
+	while (atomic_load(&w_runs) == 0)
+		sched_yield(); /* P's first run has started on worker 1 */
+	atomic_store(&w_x_waiting, 1);
+	CHECK_OK(ripen_task_wait(w_p, -1));
+}
+
+static void inline_waiter_sees_a_rearm_elsewhere(void)
+{
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+	struct ripen_task *x;
+
+	w_pool = make_pool(2, 0, true, NULL);
+	o.inbox = 2; /* P's releases go to worker 1 */
+	o.not_before_ns = ripen_now_ns() + 1000000;
+	o.trigger = w_trigger;
+	CHECK_OK(ripen_submit(w_pool, w_p_fn, NULL, &o, &w_p));
+	o = (struct ripen_task_opts)RIPEN_TASK_OPTS_INIT;
+	o.inbox = 1;
+	CHECK_OK(ripen_submit(w_pool, w_x, NULL, &o, &x));
+	CHECK_OK(ripen_pool_resume(w_pool));
+	if (ripen_task_wait(x, (int64_t)(30 * SEC)) != 0)
+		check_fail(__FILE__, __LINE__, "the inline waiter never woke");
+	CHECK(!atomic_load(&w_blocker_timed_out));
+	CHECK_EQ(atomic_load(&w_runs), 3);
+	CHECK_EQ(ripen_task_state(w_p), RIPEN_TASK_DONE);
+	ripen_task_release(x);
+	ripen_task_release(w_p);
+	ripen_pool_destroy(w_pool);
+}
+
+/* ------------------------------ a stale entry must not run its task */
+
+static atomic_int order_next;
+static int order_of[2];
+static struct ripen_task *reprio_a;
+
+static void order_fn(void *arg)
+{
+	order_of[(intptr_t)arg] = atomic_fetch_add(&order_next, 1);
+}
+
+static void reprio_gate(void *arg)
+{
+	struct ripen_pool *p = arg;
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+
+	/* children go straight into this worker's heap: A at 3, B at 2 */
+	o.base = 3;
+	CHECK_OK(ripen_submit(p, order_fn, (void *)(intptr_t)0, &o, &reprio_a));
+	o.base = 2;
+	CHECK_OK(ripen_submit(p, order_fn, (void *)(intptr_t)1, &o, NULL));
+	/* A's entry at 3 is now stale; its fresh entry at 1 comes through
+	 * the inbox. So B runs first. */
+	CHECK_OK(ripen_task_reprioritize(reprio_a, 1));
+}
+
+static void reprioritize_down_takes_effect(void)
+{
+	struct ripen_pool *p = make_pool(1, RIPEN_REBALANCE_OFF, false, NULL);
+	struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
+
+	atomic_store(&order_next, 0);
+	CHECK_OK(ripen_submit(p, reprio_gate, p, NULL, NULL));
+	CHECK_OK(ripen_pool_wait_idle(p, (int64_t)(10 * SEC)));
+	CHECK_EQ(order_of[1], 0); /* B */
+	CHECK_EQ(order_of[0], 1); /* A, at its new priority */
+	CHECK_OK(ripen_pool_stats(p, &st));
+	CHECK_GE(st.stale_dropped, 1);
+	ripen_task_release(reprio_a);
+	ripen_pool_destroy(p);
 }
 
 /* --------------------------------------------- 7: contract slips */
@@ -726,7 +1031,10 @@ static void set_policy_does_not_wait_for_a_rekey(void)
 TEST_MAIN(T(periodic_waiter_survives_rearm), T(periodic_waiters_soak),
 	  T(fork_join_on_delayed_child), T(fork_join_on_triggered_child),
 	  T(lowest_keys_stay_stealable), T(polling_wakeups), T(wake_gate_wakes_a_thief),
+	  T(wake_gate_after_drain),
 	  T(interval_saturates), T(huge_period_does_not_spin),
-	  T(reprioritize_racing_shutdown), T(delayed_reject_is_counted),
+	  T(reprioritize_racing_shutdown), T(periodic_twin_entry_does_not_run_armed),
+	  T(reprioritize_down_takes_effect), T(inline_waiter_sees_a_rearm_elsewhere),
+	  T(delayed_reject_is_counted),
 	  T(larger_opts_still_take_the_policy), T(set_policy_to_the_current_one),
 	  T(score_fn_reentry_refused), T(set_policy_does_not_wait_for_a_rekey))
