@@ -22,9 +22,21 @@
  * thread that saw 1 calls futex_wake, so each sleep costs one wake syscall.
  * The sleeper loops on parked == 1, so spurious futex returns are harmless.
  *
- * Worker-side producers (a task spawning children into its own heap, an
- * owner whose heap holds more than it can run at once) call ripen__wake_one
- * when nsleeping > 0; the woken worker steals from their heaps (worker.c).
+ * Heaps are the second kind of place work waits, and P3 reads their sizes
+ * too; the other half of that pair is on the heap's side (worker.c):
+ *
+ *   owner or producer of heap h            sleeping worker w
+ *   H1 qsize(h): 0 -> n        [seq_cst]   P2 nsleeping += 1          [seq_cst]
+ *   H2 r = nsleeping           [seq_cst]   P3 qsize(h) > 0 ?          [seq_cst]
+ *      r ? wake_one()                      P4 sleep
+ *
+ * Only the rise from 0 needs it: a sleeper that read a non-zero size did not
+ * sleep. The owner's drain and steal (heap_unlock's return value and
+ * wake_gate) and a task's child (ripen__heap_announce) make that rise. With
+ * the rise stored relaxed, this was the store-buffer pattern: a peer could
+ * sleep while the heap held work that then waited behind the owner's task.
+ * An owner whose heap stays non-empty also wakes a sleeper (a relaxed hint,
+ * for parallelism, not needed for progress).
  */
 #include <errno.h>
 #include <limits.h>

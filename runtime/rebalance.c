@@ -49,12 +49,16 @@
  * worker the re-score lag of linear aging grows to ~0.7 s, at 10k it stays
  * at the period.
  *
- * Timers: a binary min-heap by (release_ns, seq) under timer_lock. Every
- * transition of a timed task that involves the timer heap happens under that
- * lock: the worker's re-arm (RUNNING -> QUEUED|ARMED + push), a cancel
- * (task.c), the release here (T_IN -> T_OUT, in-side count, version bump,
- * ARMED cleared, inbox). So a cancel knows exactly whether the task was
- * counted, and no entry can run a task before its release.
+ * Timers: a binary min-heap by (release_ns, seq) under timer_lock, each
+ * entry's slot recorded in its task so that it can leave from anywhere.
+ * Every transition of a timed task that involves the timer heap happens
+ * under that lock: the worker's re-arm (RUNNING -> QUEUED|ARMED + push), a
+ * cancel (task.c: out of the heap at once), the release here (T_IN -> T_OUT,
+ * in-side count, version bump, ARMED cleared, inbox), and a waiting worker's
+ * release-and-claim of a due task it runs inline (task.c). So a cancel knows
+ * exactly whether the task was counted, and no entry can run a task before
+ * its release. Times saturate at UINT64_MAX ("never"), so neither a release
+ * time nor the rebalancer's next wake-up can wrap into the past.
  *
  * RCU: policy and context pointers are read in read-side sections (worker
  * steps, the rebalancer) of liburcu's memb flavour; swaps publish with a

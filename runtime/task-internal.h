@@ -10,7 +10,12 @@
  * Timed tasks add TS_ARMED while they wait in the timer heap (QUEUED|ARMED:
  * cancellable, not claimable); the release clears it and bumps the version,
  * so entries from before the wait are stale; a periodic task goes
- * RUNNING -> QUEUED|ARMED when re-armed (all under pool->timer_lock).
+ * RUNNING -> QUEUED|ARMED when re-armed (all under pool->timer_lock). A
+ * worker waiting on a timed task may also release and claim it in one step
+ * under that lock once it is due (QUEUED|ARMED -> RUNNING, rebalance.c's
+ * ripen__timer_claim_due_locked), to run it inline. TS_WAITERS is the one
+ * bit set without the lock (a waiter's CAS): every write of the word under
+ * the lock is a CAS or an RMW that keeps it, never a plain store.
  *
  * Every transition out of QUEUED is a CAS, so exactly one of "a worker
  * claims it", "ripen_task_wait runs it inline" and "someone cancels it"
@@ -55,7 +60,9 @@ enum {
 enum {
 	RIPEN_T_OUT = 0,	/* released (or never held): in an inbox, heap or running */
 	RIPEN_T_IN = 1,		/* in the pool's timer heap, waiting for release_ns */
-	RIPEN_T_CANCELLED_IN = 2, /* cancelled while in the timer heap: counted nowhere */
+	RIPEN_T_CANCELLED_IN = 2, /* cancelled by a shutdown while in the timer heap:
+				   * counted nowhere, dropped when due (a ripen_task_cancel
+				   * takes the task out of the heap at once) */
 };
 
 /* Extra state of delayed, periodic and triggered tasks, in the task's
