@@ -48,9 +48,11 @@ enum ripen__window {
 	RIPEN_WIN_REPRIO,		/* task.c reprioritize: seen QUEUED, version not yet bumped */
 	RIPEN_WIN_REPRIO_BUMPED,	/* task.c reprioritize: version bumped, node not yet tested */
 	RIPEN_WIN_DRAINED,		/* worker.c: own inbox drained into the heap, nothing popped */
+	RIPEN_WIN_PARK_ENTRY,		/* park.c: found nothing, not yet announced asleep */
 	RIPEN_WIN_PARK,			/* park.c: announced asleep, work not yet rechecked */
 	RIPEN_WIN_UNLOCK_GATE,		/* worker.c: heap size published, sleepers not yet read */
 	RIPEN_WIN_REKEY_CHUNK,		/* worker.c maybe_rekey: between two chunks */
+	RIPEN_WIN_REQUEUE,		/* rebalance.c requeue: entry current, version not yet bumped */
 	RIPEN_WIN_NWINDOWS
 };
 typedef void ripen__window_fn(enum ripen__window win, void *arg);

@@ -129,6 +129,7 @@ void ripen__park(struct ripen__worker *w)
 {
 	struct ripen_pool *pool = w->pool;
 
+	RIPEN_WINDOW(RIPEN_WIN_PARK_ENTRY); /* a heap or an inbox fills here, unseen */
 	/* seq_cst: P1, P2 of the protocol */
 	atomic_store_explicit(&w->parked, 1, memory_order_seq_cst);
 	atomic_fetch_add_explicit(&pool->nsleeping, 1, memory_order_seq_cst);

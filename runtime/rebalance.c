@@ -355,6 +355,7 @@ static void requeue(struct ripen_pool *pool, struct ripen__worker *w, struct rip
 		ripen__task_put(t); /* stale: drop it here */
 		return;
 	}
+	RIPEN_WINDOW(RIPEN_WIN_REQUEUE); /* a re-prioritisation links the node here */
 	/* seq_cst: as in ripen_task_reprioritize: bump, then test the node */
 	atomic_fetch_add_explicit(&t->vb, RIPEN_VB_STEP, memory_order_seq_cst);
 	if ((atomic_fetch_or_explicit(&t->vb, RIPEN_VB_BUSY, memory_order_seq_cst) & RIPEN_VB_BUSY) == 0)

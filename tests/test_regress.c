@@ -137,6 +137,7 @@ static void periodic_waiter_survives_rearm(void)
 	pthread_join(th, NULL);
 	ripen__window_hook(NULL, NULL);
 	ripen_task_release(c.t);
+	c.t = NULL; /* nothing reachable hides a leak from LeakSanitizer */
 	ripen_pool_destroy(p);
 }
 
@@ -527,6 +528,76 @@ static void wake_gate_after_drain(void)
 	ripen_pool_destroy(gc.p);
 }
 
+/*
+ * hook: the heap half of the park recheck. A worker about to park (it found
+ * nothing) is held while its peer drains two tasks into its empty heap and
+ * starts the first, which waits for the second; the peer's gate saw nobody
+ * asleep. Only the parking worker's own recheck of the heap sizes keeps it
+ * from sleeping with the second task stranded.
+ */
+static atomic_int pr_hi_started;
+
+static void pr_blocker(void *arg)
+{
+	atomic_store(&pr_hi_started, 1);
+	blocker_fn(arg);
+}
+
+static atomic_int pr_timed_out;
+
+static void park_hook(enum ripen__window win, void *arg)
+{
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+	int one = 1;
+
+	(void)arg;
+	if (win != RIPEN_WIN_PARK_ENTRY ||
+	    ripen_pool_current_worker(gc.p) + 1 != atomic_load(&gc.t_worker) ||
+	    !atomic_compare_exchange_strong(&gc.armed, &one, 0))
+		return;
+	/* we are not announced asleep: these submits and the peer's gate
+	 * see no sleeper and wake nobody */
+	o.inbox = (uint32_t)atomic_load(&gc.g_worker);
+	o.base = 1;
+	CHECK_OK(ripen_submit(gc.p, b_fn, NULL, &o, NULL));
+	o.base = 2;
+	CHECK_OK(ripen_submit(gc.p, pr_blocker, &pr_timed_out, &o, NULL));
+	atomic_store(&gc.g_go, 1);
+	if (!await_flag(&pr_hi_started, 10 * SEC))
+		check_fail(__FILE__, __LINE__, "the peer never started the first task");
+	test_sleep_ns(5000000);
+}
+
+static void park_recheck_sees_heaps(void)
+{
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+
+	if (skip_without_hooks(__func__))
+		return;
+	memset(&gc, 0, sizeof(gc));
+	atomic_store(&b_started, 0);
+	atomic_store(&pr_hi_started, 0);
+	atomic_store(&pr_timed_out, 0);
+	gc.p = make_pool(2, RIPEN_REBALANCE_OFF, false, NULL);
+	o.inbox = 1;
+	CHECK_OK(ripen_submit(gc.p, gate_g, NULL, &o, NULL));
+	if (!await_flag(&gc.g_worker, 10 * SEC))
+		check_fail(__FILE__, __LINE__, "the holding task did not start");
+	atomic_store(&gc.t_worker, 1 + (atomic_load(&gc.g_worker) == 1));
+	ripen__window_hook(park_hook, NULL);
+	atomic_store(&gc.armed, 1);
+	/* wake the other worker (it may be asleep already): its next park
+	 * goes through the hook */
+	o.inbox = (uint32_t)atomic_load(&gc.t_worker);
+	CHECK_OK(ripen_submit(gc.p, noop, NULL, &o, NULL));
+	CHECK_OK(ripen_pool_wait_idle(gc.p, (int64_t)(30 * SEC)));
+	ripen__window_hook(NULL, NULL);
+	CHECK_EQ(atomic_load(&gc.armed), 0);
+	if (atomic_load(&pr_timed_out))
+		check_fail(__FILE__, __LINE__, "a worker slept while a peer's heap held work");
+	ripen_pool_destroy(gc.p);
+}
+
 /* --------------------------------------------- 5: timer arithmetic */
 
 static atomic_int gate_open;
@@ -818,7 +889,79 @@ static void inline_waiter_sees_a_rearm_elsewhere(void)
 	CHECK_EQ(ripen_task_state(w_p), RIPEN_TASK_DONE);
 	ripen_task_release(x);
 	ripen_task_release(w_p);
+	w_p = NULL;
 	ripen_pool_destroy(w_pool);
+}
+
+/* ------------- the rebalancer's requeue meets a re-prioritisation */
+
+/*
+ * hook: the rebalancer took a task's current entry out of a heap to deal
+ * it; before it bumps the version, a re-prioritisation links the task's node
+ * into an inbox. The requeue then finds the node busy and must drop its own
+ * reference (LeakSanitizer sees the task otherwise). Both workers are held
+ * in tasks, so the task sits in a heap where only the rebalancer moves it.
+ */
+static atomic_int rq_hold, rq_a_up, rq_b_up, rq_hit, rq_ran;
+static struct ripen_task *rq_t;
+static struct ripen_pool *rq_pool;
+
+static void rq_count(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&rq_ran, 1);
+}
+
+static void rq_b(void *arg)
+{
+	(void)arg;
+	atomic_store(&rq_b_up, 1);
+	(void)await_flag(&rq_hold, 20 * SEC);
+}
+
+static void rq_a(void *arg)
+{
+	(void)arg;
+	if (!await_flag(&rq_b_up, 10 * SEC))
+		check_fail(__FILE__, __LINE__, "the other holder did not start");
+	/* into this worker's heap, where the rebalancer merges it */
+	CHECK_OK(ripen_submit(rq_pool, rq_count, NULL, NULL, &rq_t));
+	atomic_store(&rq_a_up, 1);
+	(void)await_flag(&rq_hold, 20 * SEC);
+}
+
+static void rq_hook(enum ripen__window win, void *arg)
+{
+	int zero = 0;
+
+	(void)arg;
+	if (win != RIPEN_WIN_REQUEUE || !atomic_load(&rq_a_up) ||
+	    !atomic_compare_exchange_strong(&rq_hit, &zero, 1))
+		return;
+	CHECK_OK(ripen_task_reprioritize(rq_t, 7.0));
+}
+
+static void requeue_meets_reprioritize(void)
+{
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+
+	if (skip_without_hooks(__func__))
+		return;
+	rq_pool = make_pool(2, 0, false, NULL);
+	ripen__window_hook(rq_hook, NULL);
+	o.inbox = 2;
+	CHECK_OK(ripen_submit(rq_pool, rq_b, NULL, &o, NULL));
+	o.inbox = 1;
+	CHECK_OK(ripen_submit(rq_pool, rq_a, NULL, &o, NULL));
+	if (!await_flag(&rq_hit, 10 * SEC))
+		check_fail(__FILE__, __LINE__, "the rebalancer never requeued the task");
+	ripen__window_hook(NULL, NULL);
+	atomic_store(&rq_hold, 1);
+	CHECK_OK(ripen_pool_wait_idle(rq_pool, (int64_t)(30 * SEC)));
+	CHECK_EQ(atomic_load(&rq_ran), 1);
+	ripen_pool_destroy(rq_pool);
+	ripen_task_release(rq_t); /* the last reference: freed here */
+	rq_t = NULL; /* else LeakSanitizer would find the leak still reachable */
 }
 
 /* ------------------------------ a stale entry must not run its task */
@@ -860,6 +1003,7 @@ static void reprioritize_down_takes_effect(void)
 	CHECK_OK(ripen_pool_stats(p, &st));
 	CHECK_GE(st.stale_dropped, 1);
 	ripen_task_release(reprio_a);
+	reprio_a = NULL;
 	ripen_pool_destroy(p);
 }
 
@@ -1032,10 +1176,11 @@ static void set_policy_does_not_wait_for_a_rekey(void)
 TEST_MAIN(T(periodic_waiter_survives_rearm), T(periodic_waiters_soak),
 	  T(fork_join_on_delayed_child), T(fork_join_on_triggered_child),
 	  T(lowest_keys_stay_stealable), T(polling_wakeups), T(wake_gate_wakes_a_thief),
-	  T(wake_gate_after_drain),
+	  T(wake_gate_after_drain), T(park_recheck_sees_heaps),
 	  T(interval_saturates), T(huge_period_does_not_spin),
 	  T(reprioritize_racing_shutdown), T(periodic_twin_entry_does_not_run_armed),
 	  T(reprioritize_down_takes_effect), T(inline_waiter_sees_a_rearm_elsewhere),
+	  T(requeue_meets_reprioritize),
 	  T(delayed_reject_is_counted),
 	  T(larger_opts_still_take_the_policy), T(set_policy_to_the_current_one),
 	  T(score_fn_reentry_refused), T(set_policy_does_not_wait_for_a_rekey))
