@@ -73,8 +73,9 @@ for line in open(sys.argv[1]):
         print(r["name"])
 PY
 }
-test_names() { # BUILD minus the excluded ones
-	meson test -C "$work/$1" --list 2>/dev/null | sed 's/^[^/]* \/ //' | grep -vxF -f "$work/excluded.$1" || true
+test_names() { # BUILD minus the excluded ones (names without the "project:suite / " prefix)
+	meson test -C "$work/$1" --list 2>/dev/null | sed 's/^[^/]* \/ //' |
+		grep -vxF -f <(sed 's/^[^/]* \/ //' "$work/excluded.$1") || true
 }
 
 echo "baseline (no mutant)"
