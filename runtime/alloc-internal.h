@@ -2,11 +2,13 @@
  * Memory for tasks and heap arrays.
  *
  * Normal builds take it from a jemalloc arena dedicated to ripen (created
- * once per process, so task handles may outlive their pool), with jemalloc's
- * per-thread caches in front: a submit allocates from the submitting thread's
- * cache, a worker frees into its own, and the arena keeps ripen's pages apart
- * from the application's. Sanitizer builds use libc malloc, because the
- * sanitizers must own (and see) every allocation; meson forces that.
+ * once per process, so task handles may outlive their pool), which keeps
+ * ripen's pages apart from the application's. In front of it, ripen's own
+ * cache of free task-sized blocks: a short list per thread, and a depot of
+ * 64-block magazines that carries blocks from the workers, which free
+ * tasks, back to the threads that submit (alloc.c). Sanitizer builds use
+ * libc malloc, because the sanitizers must own (and see) every allocation;
+ * meson forces that.
  *
  * All functions: any thread. Sized frees: `size` must be the size allocated.
  */

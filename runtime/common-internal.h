@@ -8,6 +8,8 @@
 #ifndef RIPEN_COMMON_INTERNAL_H
 #define RIPEN_COMMON_INTERNAL_H
 
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdnoreturn.h>
 #include <time.h>
@@ -36,7 +38,8 @@ noreturn void ripen__die(const char *file, int line, const char *func,
  * ThreadSanitizer cannot see liburcu 0.13's inline-assembly atomics, so the
  * hand-off of a task through a wfcqueue is invisible to it. We tell it: the
  * submitter releases on the task right before the enqueue, the dequeuer
- * acquires right after the dequeue (see RELIABILITY.md). Compiled away in
+ * acquires right after the dequeue (the pattern of ../shared/RELIABILITY.md,
+ * the project's notes outside this repository). Compiled away in
  * every other build.
  */
 #if defined(__SANITIZE_THREAD__)
@@ -84,6 +87,23 @@ static inline uint64_t ripen__now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Add to a counter that only its owner thread writes and others read
+ * (ripen_pool_stats): a relaxed load and store, no locked RMW. */
+static inline void ripen__bump(_Atomic uint64_t *c, uint64_t by)
+{
+	/* relaxed: single writer; readers want a recent value, no ordering */
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
+			      memory_order_relaxed);
+}
+
+/* Sleep while *word == expected, at most timeout_ns (< 0: no limit): 0 or a
+ * negative errno (-EAGAIN: the word differed; -ETIMEDOUT; -EINTR). Wake n
+ * sleepers. Process-private futexes (common.c). */
+int ripen__futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
+void ripen__futex_wake(_Atomic uint32_t *word, int n);
+/* Wake every thread sleeping on a futex word (FUTEX_WAKE takes an int). */
+#define RIPEN_FUTEX_ALL INT_MAX
+
 /* a + b, saturating at UINT64_MAX: release and wake-up times near the end
  * of the clock's range mean "never", not a wrap to the past. */
 static inline uint64_t ripen__sat_add(uint64_t a, uint64_t b)
@@ -101,6 +121,14 @@ static inline uint64_t ripen__rand(uint64_t *state)
 	x ^= x >> 27;
 	*state = x;
 	return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* A non-zero seed from the clock and an address. */
+static inline uint64_t ripen__seed_rng(const void *salt)
+{
+	uint64_t x = ripen__now_ns() ^ (uint64_t)(uintptr_t)salt * 0x9E3779B97F4A7C15ULL;
+
+	return x ? x : 1;
 }
 
 /* Uniform in [0, n) without a division. */

@@ -48,26 +48,7 @@
 #include "fault-internal.h"
 #include "pool-internal.h"
 
-int ripen__futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns)
-{
-	struct timespec ts, *tp = NULL;
-	long rc;
-
-	if (timeout_ns >= 0) {
-		ts.tv_sec = (time_t)(timeout_ns / 1000000000);
-		ts.tv_nsec = (long)(timeout_ns % 1000000000);
-		tp = &ts;
-	}
-	rc = syscall(SYS_futex, (uintptr_t)word, FUTEX_WAIT_PRIVATE, expected, tp, NULL, 0);
-	return rc == 0 ? 0 : -errno;
-}
-
-void ripen__futex_wake(_Atomic uint32_t *word, int n)
-{
-	syscall(SYS_futex, (uintptr_t)word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
-}
-
-void ripen__wake_worker(struct ripen__worker *w)
+static void wake_worker(struct ripen__worker *w)
 {
 	/* seq_cst: part of the Dekker pair above (S3 side reads, this clears) */
 	if (atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst) == 1)
@@ -90,13 +71,24 @@ void ripen__wake_one(struct ripen_pool *pool, uint64_t *rng)
 	}
 }
 
+void ripen__notify(struct ripen_pool *pool, struct ripen__worker *target, uint64_t *rng)
+{
+	/* seq_cst: S3/S4 (or H2) of the pairs above: the caller's store that
+	 * made work visible comes first in the seq_cst order */
+	if (target != NULL && atomic_load_explicit(&target->parked, memory_order_seq_cst))
+		wake_worker(target);
+	else if (atomic_load_explicit(&pool->nsleeping, memory_order_seq_cst))
+		ripen__wake_one(pool, rng);
+}
+
 void ripen__wake_all(struct ripen_pool *pool)
 {
 	for (unsigned i = 0; i < pool->nworkers; i++)
-		ripen__wake_worker(&pool->workers[i]);
+		wake_worker(&pool->workers[i]);
 }
 
-bool ripen__work_visible(struct ripen__worker *w)
+/* Anything a sleeping worker could act on? (P3, the recheck) */
+static bool work_visible(struct ripen__worker *w)
 {
 	struct ripen_pool *pool = w->pool;
 
@@ -115,10 +107,11 @@ bool ripen__work_visible(struct ripen__worker *w)
 
 		if (ripen__inbox_hint(v) > 0)
 			return true;
-		/* seq_cst: pairs with the seq_cst qsize store of whoever adds
-		 * work to a heap from outside its owner's step (a task's child,
-		 * the rebalancer's deal) before it looks for sleepers; our own
-		 * heap counts too: the rebalancer may have dealt into it */
+		/* seq_cst: P3 for heaps: pairs with the seq_cst store of a
+		 * heap size's rise from 0 (the owner's drain or steal, a task's
+		 * child) made before its maker looks for sleepers; see above.
+		 * Our own heap counts too: a thief may have pushed part of a
+		 * batch back into it */
 		if (atomic_load_explicit(&v->qsize, memory_order_seq_cst) > 0)
 			return true;
 	}
@@ -134,14 +127,11 @@ void ripen__park(struct ripen__worker *w)
 	atomic_store_explicit(&w->parked, 1, memory_order_seq_cst);
 	atomic_fetch_add_explicit(&pool->nsleeping, 1, memory_order_seq_cst);
 	RIPEN_WINDOW(RIPEN_WIN_PARK); /* a submit lands between the announce and the recheck */
-	if (!ripen__work_visible(w)) {
+	if (!work_visible(w)) {
 		/* the idle check a completer with a non-empty heap left to us
 		 * (worker.c, ripen__note_done) */
 		ripen__pool_maybe_signal_idle(pool);
-		/* owner-only counter; relaxed, read by stats */
-		atomic_store_explicit(&w->n_parks,
-				      atomic_load_explicit(&w->n_parks, memory_order_relaxed) + 1,
-				      memory_order_relaxed);
+		ripen__bump(&w->n_parks, 1); /* owner-only counter */
 		/* acquire: pairs with the waker's exchange; what the waker
 		 * published before waking us is visible after */
 		while (atomic_load_explicit(&w->parked, memory_order_acquire) == 1)
@@ -152,4 +142,16 @@ void ripen__park(struct ripen__worker *w)
 	}
 	/* seq_cst: keeps nsleeping exact for submitters' S4 */
 	atomic_fetch_sub_explicit(&pool->nsleeping, 1, memory_order_seq_cst);
+}
+
+/* The rebalancer sleeps like a worker, with its own flag (rebalance.c). */
+void ripen__rebalancer_poke(struct ripen_pool *pool)
+{
+	if (!pool->rebal_started)
+		return;
+	/* seq_cst: clears the idle flag (Dekker with the rebalancer's sleep),
+	 * then bumps the futex word it sleeps on */
+	atomic_store_explicit(&pool->rebal_idle, 0, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&pool->rebal_word, 1, memory_order_seq_cst);
+	ripen__futex_wake(&pool->rebal_word, 1);
 }

@@ -11,7 +11,8 @@
  *    (base), EDF (key = ~deadline; no deadline sorts last), additive aging:
  *    base + wait/tau = base + (now - submit)/tau, and every queued task gains
  *    now/tau at the same rate, so the key base - submit/tau orders them the
- *    same at every instant (DESIGN.md's "order-stable vs time-varying");
+ *    same at every instant (the "order-stable vs time-varying" split of the
+ *    project's design notes, ../shared/DESIGN.md, outside this repository);
  *  - time-varying: linear aging base * (1 + wait/tau) (two lines of
  *    different slopes cross), custom scores that say so, and class weights
  *    over a time-varying inner policy. Their keys are computed at the pool's

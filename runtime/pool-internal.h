@@ -126,7 +126,7 @@ struct ripen_pool {
 	/* --- read on every submit, written once or twice in a pool's life */
 	alignas(RIPEN_CACHELINE) _Atomic uint32_t closed;	/* external submits refused */
 	_Atomic uint32_t mode;		/* enum ripen__mode */
-	_Atomic uint32_t paused;	/* RIPEN_PAUSED_* */
+	_Atomic uint32_t paused;	/* enum ripen__paused */
 	_Atomic uint32_t prime_gen;	/* bumped by each resume */
 	_Atomic uint32_t primed;	/* workers that drained their inbox for prime_gen */
 	_Atomic uint32_t stop;		/* workers exit (set once idle after shutdown) */
@@ -146,7 +146,7 @@ struct ripen_pool {
 	bool destroyed;			/* the shell waits for the last task handle */
 	_Atomic uint64_t handles;	/* task handles not yet released, +1 for the pool */
 
-	/* --- policy and context: RCU-protected pointers (policy.c, rebalance.c) */
+	/* --- policy and context: RCU-protected pointers (rcu.c, pool.c's swaps) */
 	alignas(RIPEN_CACHELINE) struct ripen_policy *_Atomic policy;
 	struct ripen__ctx *_Atomic ctx;
 	_Atomic uint64_t policy_gen;	/* bumped by every swap: re-key now */
@@ -155,7 +155,7 @@ struct ripen_pool {
 	_Atomic uint64_t n_reprio;
 	pthread_mutex_t swap_lock;	/* rank RIPEN_LOCK_SWAP: serialises swaps */
 
-	/* --- rebalancer and timers (rebalance.c) */
+	/* --- rebalancer (rebalance.c) and timers (timer.c) */
 	alignas(RIPEN_CACHELINE) _Atomic uint32_t rebal_word; /* futex: poked to wake it */
 	_Atomic uint32_t rebal_stop;	/* the rebalancer exits (before the workers do) */
 	uint64_t period_ns;		/* 0: no rebalancer */
@@ -179,14 +179,19 @@ struct ripen_pool {
 };
 
 /*
- * Lock ranks: a thread takes locks only in increasing rank. There is one
- * mutex today; its rank is recorded so that the next one has a place.
- * (Inbox locks are try-locks and never waited on, so they have no rank.)
+ * Lock ranks: a thread takes locks only in increasing rank. Four mutexes:
+ * three per pool, and alloc.c's depot lock, the innermost: a free may take
+ * it under any other lock (a task dropped inside a drain or under the
+ * timer lock), and nothing is taken while it is held. Heap and inbox locks
+ * are spin locks below the mutexes in rank: thieves only try them; owners
+ * and the exiting worker wait for them; a re-prioritisation waits for an
+ * inbox lock holding nothing else (inbox.c, inbox_reenter).
  */
 enum ripen__lock_rank {
 	RIPEN_LOCK_ADMIN = 1,	/* shutdown, destroy, resume */
 	RIPEN_LOCK_SWAP = 2,	/* policy and context swaps */
 	RIPEN_LOCK_TIMER = 3,	/* the timer heap and timed tasks' state */
+	RIPEN_LOCK_DEPOT = 4,	/* alloc.c: the magazine depot */
 };
 
 /* The worker the calling thread is, or NULL. */
@@ -198,70 +203,91 @@ void ripen__run_task(struct ripen__worker *w, struct ripen_task *t);
 /* Run a claimed timed task (delayed, periodic, triggered): re-arm or
  * finish it. Consumes one reference the caller holds. */
 void ripen__run_timed(struct ripen__worker *w, struct ripen_task *t);
-void ripen__note_done(struct ripen__worker *w);
 /* Push a task submitted from a task running on w into w's heap (or, if the
  * heap cannot grow, into w's inbox). Owner only. */
 void ripen__worker_push_local(struct ripen__worker *w, struct ripen_task *t);
 
 /* park.c */
 void ripen__park(struct ripen__worker *w);
-void ripen__wake_worker(struct ripen__worker *w);
 void ripen__wake_one(struct ripen_pool *pool, uint64_t *rng);
+/* The wake decision, after work was made visible with a seq_cst store (an
+ * inbox count, a heap size's rise): wake `target` if it is parked (NULL:
+ * no target), else one sleeper if any. Every wake-up for new work goes
+ * through here; see park.c. */
+void ripen__notify(struct ripen_pool *pool, struct ripen__worker *target, uint64_t *rng);
 void ripen__wake_all(struct ripen_pool *pool);
-int ripen__futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
-void ripen__futex_wake(_Atomic uint32_t *word, int n);
-/* Anything a sleeping worker could act on? (the recheck of the park protocol) */
-bool ripen__work_visible(struct ripen__worker *w);
+
+/* accounting.c: idle detection */
+/* Was the pool idle at some instant during the call? (out == in) */
+bool ripen__pool_is_idle(struct ripen_pool *pool);
+/* After an out-count: wake ripen_pool_wait_idle's sleepers if idle. */
+void ripen__pool_maybe_signal_idle(struct ripen_pool *pool);
+/* Wait until idle (timeout_ns < 0: forever): 0 or -ETIMEDOUT. */
+int ripen__wait_idle(struct ripen_pool *pool, int64_t timeout_ns);
+/* Worker w finished or cancelled a task: its out-count. Owner only. */
+void ripen__note_done(struct ripen__worker *w);
+/* A successful ripen_task_cancel: the out-count, on the calling worker's
+ * counter or the pool's (other threads). */
+void ripen__count_cancel(struct ripen_pool *pool);
 
 /* pool.c */
-bool ripen__pool_is_idle(struct ripen_pool *pool);
 void ripen__pool_unref(struct ripen_pool *pool);
-void ripen__pool_maybe_signal_idle(struct ripen_pool *pool);
+
+/* inbox.c */
+/* Steps S2-S4 of park.c for a task whose in-side count (S1) the caller has
+ * made: enqueue into w's inbox, wake whoever should take it. */
+void ripen__inbox_enqueue(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t);
 /* Enqueue a task into worker w's inbox: a new entry (counted == false: a
  * re-entry of an already counted task) or a release (counted == true). */
 void ripen__inbox_push(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t,
 		       bool counted);
 struct ripen__worker *ripen__pick_target(struct ripen_pool *pool, uint32_t inbox_opt);
-/* A re-entry from outside the pool's threads (re-prioritisation) into w's
- * inbox, unless the workers have stopped: then nothing would ever drain it,
- * and false is returned with nothing queued. */
-bool ripen__inbox_reenter(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t);
+/*
+ * The requeue protocol, for a task that needs a fresh entry at a new
+ * version (re-prioritised, dealt by the rebalancer, released from the timer
+ * heap). The caller has bumped t's version (every older entry is stale from
+ * then on) and holds a reference for the new entry. If t's node is still
+ * linked in an inbox, its drainer keys the new version and the reference is
+ * dropped; otherwise the node goes into w's inbox with the reference.
+ * `outside`: the caller is not one of the pool's threads nor its
+ * rebalancer, so the workers may have stopped; then nothing is queued, the
+ * reference is dropped and false returned. true otherwise.
+ */
+bool ripen__requeue(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t,
+		    bool outside);
 
 /* worker.c: heap access for the rebalancer (worker.c's lock protocol) */
 bool ripen__heap_trylock(struct ripen__worker *v);
 /* After adding to v's heap from outside v's step: publish, wake a sleeper. */
 void ripen__heap_announce(struct ripen__worker *v, uint64_t *rng);
 void ripen__heap_unlock(struct ripen__worker *v);
-/* Recompute e's key for worker w's heap (w's keyed_ref, the caller's policy). */
-void ripen__rekey_entry(struct ripen__worker *w, const struct ripen_policy *pol, void *pool_ctx,
-			struct ripen__entry *e);
-void ripen__task_view(const struct ripen_task *t, void *pool_ctx, struct ripen_task_view *v);
 
 /* rebalance.c */
 int ripen__rebalancer_start(struct ripen_pool *pool);
 void ripen__rebalancer_stop(struct ripen_pool *pool);
 void ripen__rebalancer_poke(struct ripen_pool *pool);
-/* Put a timed task into the timer heap (caller holds timer_lock). 0 or -ENOMEM. */
-int ripen__timer_push_locked(struct ripen_pool *pool, struct ripen_task *t);
-/* Take t (T_IN or T_CANCELLED_IN) out of the timer heap, wherever it is;
- * it is T_OUT after. Caller holds timer_lock and deals with the timer's
- * reference. */
-void ripen__timer_remove_locked(struct ripen_pool *pool, struct ripen_task *t);
-/* t waits in the timer heap and is due at `now`: release it and claim it
- * (QUEUED|ARMED -> RUNNING) in one step under timer_lock, for a worker that
- * runs it inline (task.c). true: the caller runs t and owns the timer's
- * reference. */
-bool ripen__timer_claim_due_locked(struct ripen_pool *pool, struct ripen_task *t, uint64_t now);
-void ripen__timers_fini(struct ripen_pool *pool);
-/* Shutdown: cancel every task still waiting in the timer heap. */
-void ripen__timers_cancel_all(struct ripen_pool *pool);
 
-/* RCU (rebalance.c): the read side, and the TSan token of RELIABILITY.md */
+/* RCU (rcu.c): the read side, and the TSan token (see there) */
 void ripen__rcu_read_lock(void);
 void ripen__rcu_read_unlock(void);
 void ripen__rcu_synchronize(void);
 void ripen__rcu_register(void);
 void ripen__rcu_unregister(void);
+
+/* The pool's policy and context as a reader sees them: call inside an RCU
+ * read-side section and use them only until its end. */
+static inline void ripen__pool_snapshot(struct ripen_pool *pool, const struct ripen_policy **pol,
+					void **pool_ctx)
+{
+	struct ripen__ctx *c;
+
+	/* acquire: pairs with the release exchanges of set_policy and
+	 * set_context, so the pointed-to fields are those they published */
+	if (pol != NULL)
+		*pol = atomic_load_explicit(&pool->policy, memory_order_acquire);
+	c = atomic_load_explicit(&pool->ctx, memory_order_acquire);
+	*pool_ctx = c ? c->ctx : NULL;
+}
 
 static inline uint64_t ripen__inbox_hint(struct ripen__worker *w)
 {

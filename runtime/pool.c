@@ -16,16 +16,6 @@
  * for one producer and submit-time order across producers, without the
  * global fetch-add counter that every producer would fight over.
  *
- * Idle detection. Every accepted task is counted once on the "in" side
- * (inbox_in of an inbox, or local_in of the worker whose task submitted it)
- * before it becomes visible, and once on the "out" side (done of the worker
- * that finished or cancelled it, inbox_rejected for refused submits,
- * ext_cancelled for cancels by other threads) after it is finished. All are
- * monotonic. ripen__pool_is_idle reads every out-counter, then every
- * in-counter: out_read <= out(t) <= in(t) <= in_read for an instant t
- * between the two passes, so out_read == in_read proves the pool was idle
- * at t. No counter is shared by all producers and workers.
- *
  * Shutdown protocol:
  *   1. take admin_lock (rank RIPEN_LOCK_ADMIN); a second shutdown gets -EALREADY;
  *   2. store mode = DRAIN or CANCEL          [release]  (workers read it at dispatch)
@@ -55,6 +45,7 @@
 #include "policy-internal.h"
 #include "pool-internal.h"
 #include "task-internal.h"
+#include "timer-internal.h"
 
 #ifdef RIPEN_TINY
 #define RIPEN_HEAP_INIT 2u
@@ -62,119 +53,8 @@
 #define RIPEN_HEAP_INIT 256u
 #endif
 
-static RIPEN_TLS uint32_t tls_cursor;
 static RIPEN_TLS uint64_t tls_last_seq;
-static RIPEN_TLS uint64_t tls_rng;
 
-noreturn void ripen__die(const char *file, int line, const char *func, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "ripen: %s:%d: %s: ", file, line, func);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	fflush(stderr);
-	abort();
-}
-
-const char *ripen_strerror(int err)
-{
-	switch (err) {
-	case 0: return "success";
-	case -EINVAL: return "invalid argument";
-	case -ENOMEM: return "out of memory";
-	case -EAGAIN: return "resource temporarily unavailable (thread creation failed)";
-	case -ESHUTDOWN: return "pool is shut down";
-	case -ETIMEDOUT: return "timed out";
-	case -EBUSY: return "task is running";
-	case -EALREADY: return "already done, cancelled or shut down";
-	case -EDEADLK: return "would deadlock (called from one of the pool's own tasks)";
-	default: return "unknown error";
-	}
-}
-
-static uint64_t seed_rng(const void *salt)
-{
-	uint64_t x = ripen__now_ns() ^ (uint64_t)(uintptr_t)salt * 0x9E3779B97F4A7C15ULL;
-
-	return x ? x : 1;
-}
-
-/* ------------------------------------------------------------ idle check */
-
-bool ripen__pool_is_idle(struct ripen_pool *pool)
-{
-	uint64_t out = 0, in = 0;
-
-	/* seq_cst throughout: out-side first, then in-side (see the essay) */
-	out += atomic_load_explicit(&pool->ext_cancelled, memory_order_seq_cst);
-	/* releases of timed tasks count on the in-side pool-wide: a release
-	 * may reuse an entry already in an inbox (rebalance.c) */
-	for (unsigned i = 0; i < pool->nworkers; i++) {
-		struct ripen__worker *w = &pool->workers[i];
-
-		out += atomic_load_explicit(&w->done, memory_order_seq_cst);
-		out += atomic_load_explicit(&w->inbox_rejected, memory_order_seq_cst);
-	}
-	in += atomic_load_explicit(&pool->n_release_in, memory_order_seq_cst);
-	for (unsigned i = 0; i < pool->nworkers; i++) {
-		struct ripen__worker *w = &pool->workers[i];
-
-		in += atomic_load_explicit(&w->inbox_in, memory_order_seq_cst);
-		in += atomic_load_explicit(&w->local_in, memory_order_seq_cst);
-	}
-	RIPEN_CHECK(out <= in);
-	return out == in;
-}
-
-void ripen__pool_maybe_signal_idle(struct ripen_pool *pool)
-{
-	/* seq_cst: the finisher's load of the Dekker pair (its counter store
-	 * came first); pairs with the registration in wait_idle */
-	if (atomic_load_explicit(&pool->idle_waiters, memory_order_seq_cst) == 0)
-		return;
-	if (!ripen__pool_is_idle(pool))
-		return;
-	/* release: bump the generation waiters sleep on */
-	atomic_fetch_add_explicit(&pool->idle_seq, 1, memory_order_release);
-	ripen__futex_wake(&pool->idle_seq, INT_MAX);
-}
-
-static int wait_idle(struct ripen_pool *pool, int64_t timeout_ns)
-{
-	uint64_t deadline = timeout_ns > 0 ? ripen__now_ns() + (uint64_t)timeout_ns : 0;
-	int rc = 0;
-
-	/* seq_cst: registration, then the counter reads in is_idle (Dekker) */
-	atomic_fetch_add_explicit(&pool->idle_waiters, 1, memory_order_seq_cst);
-	for (;;) {
-		/* acquire: pairs with the release bump in maybe_signal_idle */
-		uint32_t seq = atomic_load_explicit(&pool->idle_seq, memory_order_acquire);
-		int64_t left = -1;
-
-		if (ripen__pool_is_idle(pool))
-			break;
-		if (timeout_ns == 0) {
-			rc = -ETIMEDOUT;
-			break;
-		}
-		if (timeout_ns > 0) {
-			uint64_t now = ripen__now_ns();
-
-			if (now >= deadline) {
-				rc = -ETIMEDOUT;
-				break;
-			}
-			left = (int64_t)(deadline - now);
-		}
-		ripen__futex_wait(&pool->idle_seq, seq, left);
-	}
-	/* relaxed: only the count matters; nothing is published by leaving */
-	atomic_fetch_sub_explicit(&pool->idle_waiters, 1, memory_order_relaxed);
-	return rc;
-}
 
 int ripen_pool_wait_idle(struct ripen_pool *pool, int64_t timeout_ns)
 {
@@ -183,7 +63,7 @@ int ripen_pool_wait_idle(struct ripen_pool *pool, int64_t timeout_ns)
 	if ((ripen__self != NULL && ripen__self->pool == pool) ||
 	    ripen__in_callback == RIPEN_CB_SCORE)
 		return -EDEADLK;
-	return wait_idle(pool, timeout_ns);
+	return ripen__wait_idle(pool, timeout_ns);
 }
 
 /* ----------------------------------------------------------------- create */
@@ -263,8 +143,9 @@ static void plan_pinning(struct ripen_pool *pool)
 static void stop_and_join(struct ripen_pool *pool)
 {
 	/* The rebalancer goes first: it may hold entries between taking them
-	 * from one heap and dealing them to another, and must not deal them
-	 * into the heap of a worker that has already exited. */
+	 * from one heap and requeueing them through an inbox, and releases
+	 * timed tasks into inboxes; neither may land in the inbox of a worker
+	 * that has already drained its last (cleanup). */
 	ripen__rebalancer_stop(pool);
 	/* seq_cst: the waker's side of the park protocol (stop before parked) */
 	atomic_store_explicit(&pool->stop, 1, memory_order_seq_cst);
@@ -276,52 +157,47 @@ static void stop_and_join(struct ripen_pool *pool)
 	}
 }
 
-int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **out)
+/* The caller's options, checked, with defaults filled in; the policy is
+ * ours from here on, whatever happens (freed on error). */
+static int take_opts(const struct ripen_pool_opts *opts, struct ripen_pool_opts *o, unsigned *n)
 {
-	struct ripen_pool_opts o = RIPEN_POOL_OPTS_INIT;
-	struct ripen_pool *pool;
-	sigset_t all, old;
-	unsigned n;
-	int rc = 0;
-
-	/* taken over from here on, whatever happens, whenever the caller's
-	 * struct has the field: a larger (newer) struct has it too */
+	/* taken over whenever the caller's struct has the field: a larger
+	 * (newer) struct has it too */
 	if (opts != NULL && opts->size >= offsetof(struct ripen_pool_opts, policy) +
 					     sizeof(opts->policy))
-		o.policy = opts->policy;
-	if (out == NULL) {
-		ripen_policy_free(o.policy);
-		return -EINVAL;
-	}
-	*out = NULL;
+		o->policy = opts->policy;
 	if (opts != NULL) {
 		if (!opts_size_ok(opts->size, offsetof(struct ripen_pool_opts, pin_workers) + sizeof(bool),
 				  sizeof(struct ripen_pool_opts))) {
-			ripen_policy_free(o.policy);
+			ripen_policy_free(o->policy);
 			return -EINVAL;
 		}
-		memcpy(&o, opts, opts->size);
+		memcpy(o, opts, opts->size);
 	}
-	if (o.workers > RIPEN_MAX_WORKERS) {
-		ripen_policy_free(o.policy);
+	if (o->workers > RIPEN_MAX_WORKERS) {
+		ripen_policy_free(o->policy);
 		return -EINVAL;
 	}
-	if (o.policy == NULL && (o.policy = ripen_policy_static()) == NULL)
+	if (o->policy == NULL && (o->policy = ripen_policy_static()) == NULL)
 		return -ENOMEM;
-	n = o.workers;
-	if (n == 0) {
+	*n = o->workers;
+	if (*n == 0) {
 		long c = sysconf(_SC_NPROCESSORS_ONLN);
 
-		n = c < 1 ? 1 : c > (long)RIPEN_MAX_WORKERS ? RIPEN_MAX_WORKERS : (unsigned)c;
+		*n = c < 1 ? 1 : c > (long)RIPEN_MAX_WORKERS ? RIPEN_MAX_WORKERS : (unsigned)c;
 	}
+	return 0;
+}
 
-	pool = RIPEN_FAULT(RIPEN_FAULT_POOL_ALLOC) ? NULL :
+/* The pool and its arrays, zeroed; NULL without memory. */
+static struct ripen_pool *pool_alloc(unsigned n)
+{
+	struct ripen_pool *pool = RIPEN_FAULT(RIPEN_FAULT_POOL_ALLOC) ? NULL :
 		aligned_alloc(RIPEN_CACHELINE, (sizeof(*pool) + RIPEN_CACHELINE - 1) &
 					       ~(size_t)(RIPEN_CACHELINE - 1));
-	if (pool == NULL) {
-		ripen_policy_free(o.policy);
-		return -ENOMEM;
-	}
+
+	if (pool == NULL)
+		return NULL;
 	memset(pool, 0, sizeof(*pool));
 	if (RIPEN_FAULT(RIPEN_FAULT_POOL_ALLOC) ||
 	    (pool->workers = aligned_alloc(RIPEN_CACHELINE, n * sizeof(struct ripen__worker))) == NULL ||
@@ -331,14 +207,19 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
 		free(pool->deal_order);
 		free(pool->workers);
 		free(pool);
-		ripen_policy_free(o.policy);
-		return -ENOMEM;
+		return NULL;
 	}
 	memset(pool->workers, 0, n * sizeof(struct ripen__worker));
+	return pool;
+}
+
+/* Everything but the threads. Owns o->policy from here on. */
+static void pool_init(struct ripen_pool *pool, const struct ripen_pool_opts *o, unsigned n)
+{
 	pthread_mutex_init(&pool->admin_lock, NULL);
 	pthread_mutex_init(&pool->swap_lock, NULL);
 	pthread_mutex_init(&pool->timer_lock, NULL);
-	atomic_init(&pool->policy, o.policy);
+	atomic_init(&pool->policy, o->policy);
 	atomic_init(&pool->ctx, NULL);
 	atomic_init(&pool->policy_gen, 0);
 	atomic_init(&pool->time_gen, 0);
@@ -350,12 +231,12 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
 	atomic_init(&pool->handles, 1);
 	atomic_init(&pool->n_release_in, 0);
 	atomic_init(&pool->n_rearm_failed, 0);
-	pool->rebal_rng = seed_rng(&pool->rebal_rng);
-	pool->period_ns = o.rebalance_period_ns == 0 ? RIPEN_REBALANCE_DEFAULT_NS :
-			  o.rebalance_period_ns == RIPEN_REBALANCE_OFF ? 0 : o.rebalance_period_ns;
+	pool->rebal_rng = ripen__seed_rng(&pool->rebal_rng);
+	pool->period_ns = o->rebalance_period_ns == 0 ? RIPEN_REBALANCE_DEFAULT_NS :
+			  o->rebalance_period_ns == RIPEN_REBALANCE_OFF ? 0 : o->rebalance_period_ns;
 	atomic_init(&pool->closed, 0);
 	atomic_init(&pool->mode, RIPEN_MODE_RUN);
-	atomic_init(&pool->paused, o.start_paused ? RIPEN_PAUSED : RIPEN_RUNNING);
+	atomic_init(&pool->paused, o->start_paused ? RIPEN_PAUSED : RIPEN_RUNNING);
 	atomic_init(&pool->prime_gen, 0);
 	atomic_init(&pool->primed, 0);
 	atomic_init(&pool->stop, 0);
@@ -365,40 +246,44 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
 	atomic_init(&pool->ext_cancelled, 0);
 	atomic_init(&pool->int_rejected, 0);
 	pool->nworkers = n;
-	if (o.pin_workers)
-		plan_pinning(pool);
-	for (unsigned i = 0; i < n; i++) {
-		struct ripen__worker *w = &pool->workers[i];
+}
 
-		__cds_wfcq_init(&w->inbox_head, &w->inbox_tail);
-		atomic_init(&w->inbox_lock, 0);
-		atomic_init(&w->inbox_taken, 0);
-		atomic_init(&w->inbox_in, 0);
-		atomic_init(&w->inbox_rejected, 0);
-		atomic_init(&w->inbox_extra, 0);
-		/* relaxed: before the threads exist */
-		w->keyed_ref = atomic_load_explicit(&pool->ref_ns, memory_order_relaxed);
-		atomic_init(&w->parked, 0);
-		atomic_init(&w->heap_lock, 0);
-		atomic_init(&w->pub_top, 0);
-		atomic_init(&w->qsize, 0);
-		if (!o.pin_workers)
-			w->pin_cpu = -1;
-		w->pool = pool;
-		w->index = i;
-		w->rng = seed_rng(w);
-		if (ripen__prioq_init(&w->heap, RIPEN_HEAP_INIT) != 0) {
-			pool->nworkers = i + 1;
-			free_pool(pool);
-			return -ENOMEM;
-		}
-	}
+/* Worker i's fields and heap: 0 or -ENOMEM. */
+static int worker_init(struct ripen_pool *pool, unsigned i, bool pinned)
+{
+	struct ripen__worker *w = &pool->workers[i];
+
+	__cds_wfcq_init(&w->inbox_head, &w->inbox_tail);
+	atomic_init(&w->inbox_lock, 0);
+	atomic_init(&w->inbox_taken, 0);
+	atomic_init(&w->inbox_in, 0);
+	atomic_init(&w->inbox_rejected, 0);
+	atomic_init(&w->inbox_extra, 0);
+	/* relaxed: before the threads exist */
+	w->keyed_ref = atomic_load_explicit(&pool->ref_ns, memory_order_relaxed);
+	atomic_init(&w->parked, 0);
+	atomic_init(&w->heap_lock, 0);
+	atomic_init(&w->pub_top, 0);
+	atomic_init(&w->qsize, 0);
+	if (!pinned)
+		w->pin_cpu = -1;
+	w->pool = pool;
+	w->index = i;
+	w->rng = ripen__seed_rng(w);
+	return ripen__prioq_init(&w->heap, RIPEN_HEAP_INIT);
+}
+
+/* The workers and the rebalancer: 0 or -EAGAIN (the caller unwinds). */
+static int start_threads(struct ripen_pool *pool)
+{
+	sigset_t all, old;
+	int rc = 0;
 
 	/* Workers take no asynchronous signals: those belong to the server's
 	 * own threads. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = 0; i < pool->nworkers; i++) {
 		struct ripen__worker *w = &pool->workers[i];
 
 		if (RIPEN_FAULT(RIPEN_FAULT_THREAD_CREATE) ||
@@ -411,16 +296,52 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
 	if (rc == 0)
 		rc = ripen__rebalancer_start(pool);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
+	if (rc != 0)
+		return rc;
+	for (unsigned i = 0; i < pool->nworkers; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "ripen-w%u", i % 10000u); /* i < RIPEN_MAX_WORKERS */
+		pthread_setname_np(pool->workers[i].thread, name);
+	}
+	return 0;
+}
+
+int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **out)
+{
+	struct ripen_pool_opts o = RIPEN_POOL_OPTS_INIT;
+	struct ripen_pool *pool;
+	unsigned n = 0;
+	int rc;
+
+	if (out == NULL) {
+		/* the policy is taken over even so */
+		if (opts != NULL && opts->size >= offsetof(struct ripen_pool_opts, policy) +
+						     sizeof(opts->policy))
+			ripen_policy_free(opts->policy);
+		return -EINVAL;
+	}
+	*out = NULL;
+	if ((rc = take_opts(opts, &o, &n)) != 0)
+		return rc;
+	if ((pool = pool_alloc(n)) == NULL) {
+		ripen_policy_free(o.policy);
+		return -ENOMEM;
+	}
+	pool_init(pool, &o, n);
+	if (o.pin_workers)
+		plan_pinning(pool);
+	for (unsigned i = 0; i < n; i++) {
+		if (worker_init(pool, i, o.pin_workers) != 0) {
+			pool->nworkers = i + 1;
+			free_pool(pool);
+			return -ENOMEM;
+		}
+	}
+	if ((rc = start_threads(pool)) != 0) {
 		stop_and_join(pool);
 		free_pool(pool);
 		return rc;
-	}
-	for (unsigned i = 0; i < n; i++) {
-		char name[16];
-
-		snprintf(name, sizeof(name), "ripen-w%u", i);
-		pthread_setname_np(pool->workers[i].thread, name);
 	}
 	*out = pool;
 	return 0;
@@ -484,89 +405,39 @@ int ripen_pool_current_worker(const struct ripen_pool *pool)
 
 /* ---------------------------------------------------------------- submit */
 
-struct ripen__worker *ripen__pick_target(struct ripen_pool *pool, uint32_t inbox_opt)
+/* A new task, QUEUED, with a reference for its first entry and one for the
+ * handle when asked; its sequence is its submit time, strictly increasing
+ * per thread. NULL without memory. */
+static inline struct ripen_task *make_task(struct ripen_pool *pool, ripen_fn *fn, void *arg,
+					   const struct ripen_task_opts *o, uint64_t now,
+					   bool delayed, bool timed, bool handle)
 {
-	struct ripen__worker *w;
+	struct ripen_task *t = ripen__task_alloc(timed || o->class_id != 0 || o->deadline_ns != 0);
+	struct ripen__ext *x;
 
-	if (inbox_opt != 0)
-		return &pool->workers[(inbox_opt - 1) % pool->nworkers];
-	if (tls_cursor >= pool->nworkers) {
-		if (tls_rng == 0)
-			tls_rng = seed_rng(&tls_rng);
-		tls_cursor = ripen__rand_below(&tls_rng, pool->nworkers);
+	if (t == NULL)
+		return NULL;
+	t->fn = fn;
+	t->arg = arg;
+	t->pool = pool;
+	atomic_init(&t->base, o->base);
+	t->seq = now > tls_last_seq ? now : tls_last_seq + 1;
+	tls_last_seq = t->seq;
+	atomic_init(&t->state, TS_QUEUED);
+	atomic_init(&t->refs, handle ? 2 : 1);
+	atomic_init(&t->vb, 0);
+	x = ripen__task_ext(t);
+	if (x != NULL) {
+		x->class_id = o->class_id;
+		x->deadline_ns = o->deadline_ns;
+		x->is_timed = timed;
+		x->timed.release_ns = delayed ? o->not_before_ns : t->seq;
+		x->timed.interval_ns = o->interval_ns;
+		x->timed.trigger = o->trigger;
+		x->timed.target = o->inbox;
+		x->timed.where = RIPEN_T_OUT;
 	}
-	w = &pool->workers[tls_cursor];
-	tls_cursor = tls_cursor + 1 < pool->nworkers ? tls_cursor + 1 : 0;
-	return w;
-}
-
-static void wake_for(struct ripen_pool *pool, struct ripen__worker *w);
-
-/* Steps 5-6 of submit: enqueue, then wake whoever should take it. */
-static void enqueue_and_wake(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t)
-{
-	/* a node goes around again (re-prioritised, periodic): wfcqueue
-	 * leaves a dequeued node's next pointer as it was */
-	cds_wfcq_node_init(&t->node);
-	RIPEN_TSAN_RELEASE(t);
-	cds_wfcq_enqueue(&w->inbox_head, &w->inbox_tail, &t->node);
-	wake_for(pool, w);
-}
-
-/* S3, S4: after an enqueue into w's inbox. */
-static void wake_for(struct ripen_pool *pool, struct ripen__worker *w)
-{
-	/* seq_cst: S3, S4 of the park protocol. A paused pool wakes
-	 * everyone when it resumes: no wake-up per submit meanwhile. */
-	if (atomic_load_explicit(&pool->paused, memory_order_seq_cst) != RIPEN_RUNNING) {
-		/* nothing to wake */
-	} else if (atomic_load_explicit(&w->parked, memory_order_seq_cst)) {
-		ripen__wake_worker(w);
-	} else if (atomic_load_explicit(&pool->nsleeping, memory_order_seq_cst)) {
-		if (tls_rng == 0)
-			tls_rng = seed_rng(&tls_rng);
-		ripen__wake_one(pool, &tls_rng);
-	}
-	/* seq_cst: the rebalancer's idle sleep is the same Dekker pair
-	 * (rebalance.c: it stores rebal_idle, then checks the counters) */
-	if (atomic_load_explicit(&pool->rebal_idle, memory_order_seq_cst))
-		ripen__rebalancer_poke(pool);
-}
-
-void ripen__inbox_push(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t,
-		       bool counted)
-{
-	/* seq_cst: S1 of the park protocol; for counted tasks also the in-side
-	 * of idle detection, counted before the task can be seen */
-	atomic_fetch_add_explicit(counted ? &w->inbox_in : &w->inbox_extra, 1, memory_order_seq_cst);
-	enqueue_and_wake(pool, w, t);
-}
-
-bool ripen__inbox_reenter(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t)
-{
-	bool open;
-
-	/* acquire: pairs with the release unlock of the previous holder (a
-	 * drainer, or the exiting worker's cleanup). Waiting is fine here:
-	 * holders never block inside, and this is no dequeuer's hot path */
-	while (atomic_exchange_explicit(&w->inbox_lock, 1, memory_order_acquire))
-		sched_yield();
-	/* relaxed: under the inbox lock. The exiting worker reads stop = 1
-	 * before its cleanup takes this lock: if our hold came after that
-	 * one we see 1 here; if before, the cleanup drains our node */
-	open = !atomic_load_explicit(&pool->stop, memory_order_relaxed);
-	if (open) {
-		/* seq_cst: S1 of the park protocol (a hint counter for these) */
-		atomic_fetch_add_explicit(&w->inbox_extra, 1, memory_order_seq_cst);
-		cds_wfcq_node_init(&t->node);
-		RIPEN_TSAN_RELEASE(t);
-		cds_wfcq_enqueue(&w->inbox_head, &w->inbox_tail, &t->node);
-	}
-	/* release: pairs with the acquire exchange of the next holder */
-	atomic_store_explicit(&w->inbox_lock, 0, memory_order_release);
-	if (open)
-		wake_for(pool, w);
-	return open;
+	return t;
 }
 
 int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
@@ -577,7 +448,6 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 	struct ripen_task *t;
 	uint64_t now;
 	bool delayed, timed;
-	struct ripen__ext *x;
 
 	if (out != NULL)
 		*out = NULL;
@@ -601,45 +471,14 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 	if (timed && pool->period_ns == 0)
 		return -EINVAL; /* timers live in the rebalancer */
 
-	t = ripen__task_alloc(timed || o.class_id != 0 || o.deadline_ns != 0);
+	t = make_task(pool, fn, arg, &o, now, delayed, timed, out != NULL);
 	if (t == NULL)
 		return -ENOMEM;
-	t->fn = fn;
-	t->arg = arg;
-	t->pool = pool;
-	atomic_init(&t->base, o.base);
-	t->seq = now > tls_last_seq ? now : tls_last_seq + 1;
-	tls_last_seq = t->seq;
-	atomic_init(&t->state, TS_QUEUED);
-	atomic_init(&t->refs, out != NULL ? 2 : 1);
-	atomic_init(&t->vb, 0);
-	x = ripen__task_ext(t);
-	if (x != NULL) {
-		x->class_id = o.class_id;
-		x->deadline_ns = o.deadline_ns;
-		x->is_timed = timed;
-		x->timed.release_ns = delayed ? o.not_before_ns : t->seq;
-		x->timed.interval_ns = o.interval_ns;
-		x->timed.trigger = o.trigger;
-		x->timed.target = o.inbox;
-		x->timed.where = RIPEN_T_OUT;
-	}
-
 	if (delayed) {
-		int rc = 0;
+		int rc;
 
 		atomic_init(&t->state, TS_QUEUED | TS_ARMED);
-		/* The closed check is under timer_lock: a shutdown stores closed,
-		 * then cancels the timer heap under the same lock, so a delayed
-		 * task is either refused or seen by that cancel. Delayed tasks
-		 * are refused during any shutdown, children included. */
-		pthread_mutex_lock(&pool->timer_lock);
-		/* seq_cst: as in step 4 below */
-		if (atomic_load_explicit(&pool->closed, memory_order_seq_cst))
-			rc = -ESHUTDOWN;
-		else
-			rc = ripen__timer_push_locked(pool, t);
-		pthread_mutex_unlock(&pool->timer_lock);
+		rc = ripen__timer_submit(pool, t);
 		if (rc != 0) {
 			if (rc == -ESHUTDOWN)
 				/* relaxed: statistics (stats.rejected); a delayed
@@ -648,7 +487,6 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 			ripen__task_free(t);
 			return rc;
 		}
-		ripen__rebalancer_poke(pool);
 	} else if (self != NULL && self->pool == pool) {
 		/* acquire: pairs with the release store of mode in shutdown */
 		if (atomic_load_explicit(&pool->mode, memory_order_acquire) == RIPEN_MODE_CANCEL) {
@@ -679,7 +517,7 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 		}
 		/* relaxed: the enqueue below publishes it (and TSan is told) */
 		atomic_store_explicit(&t->vb, RIPEN_VB_BUSY, memory_order_relaxed);
-		enqueue_and_wake(pool, w, t);
+		ripen__inbox_enqueue(pool, w, t);
 	}
 	if (out != NULL) {
 		/* relaxed: the handle keeps the pool's shell alive; the count
@@ -785,7 +623,7 @@ int ripen_pool_shutdown(struct ripen_pool *pool, enum ripen_shutdown how)
 	/* delayed tasks not yet due are cancelled in both modes; periodic
 	 * ones are not re-armed once the mode has changed (worker.c) */
 	ripen__timers_cancel_all(pool);
-	(void)wait_idle(pool, -1);
+	(void)ripen__wait_idle(pool, -1);
 	stop_and_join(pool);
 	pool->shut_down = true;
 	pthread_mutex_unlock(&pool->admin_lock);

@@ -42,42 +42,22 @@
  * A pool with nothing queued, running or timed lets the rebalancer sleep
  * until poked (submit, a new timer, a policy swap): an idle pool stays idle.
  *
- * Measured (build/bench/bench_rescore, 2-core machine): re-keying costs
- * ~41 ns an entry at 10k queued (0.4 ms a full re-key) and ~66 ns at 1M
- * (66 ms: every entry is a cache miss on its task). Workers therefore
- * budget re-keys to a tenth of their time (worker.c): at 1M queued on one
- * worker the re-score lag of linear aging grows to ~0.7 s, at 10k it stays
- * at the period.
- *
- * Timers: a binary min-heap by (release_ns, seq) under timer_lock, each
- * entry's slot recorded in its task so that it can leave from anywhere.
- * Every transition of a timed task that involves the timer heap happens
- * under that lock: the worker's re-arm (RUNNING -> QUEUED|ARMED + push), a
- * cancel (task.c: out of the heap at once), the release here (T_IN -> T_OUT,
- * in-side count, version bump, ARMED cleared, inbox), and a waiting worker's
- * release-and-claim of a due task it runs inline (task.c). So a cancel knows
- * exactly whether the task was counted, and no entry can run a task before
- * its release. Times saturate at UINT64_MAX ("never"), so neither a release
- * time nor the rebalancer's next wake-up can wrap into the past.
- *
- * RCU: policy and context pointers are read in read-side sections (worker
- * steps, the rebalancer) of liburcu's memb flavour; swaps publish with a
- * release exchange and free after synchronize_rcu. For ThreadSanitizer,
- * which cannot see liburcu 0.13's atomics, the read side releases a token
- * before unlocking and the writer acquires it after the grace period
- * (RELIABILITY.md).
+ * Re-keying a big heap costs a cache miss per entry on its task
+ * (bench_rescore; the README has the figures), so workers budget re-keys to
+ * a tenth of their time (worker.c, RIPEN_REKEY_SHARE): with a million queued
+ * on one worker the re-score lag of linear aging grows well past the
+ * period; with ten thousand it stays at the period.
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <urcu/urcu-memb.h>
-
 #include "alloc-internal.h"
 #include "fault-internal.h"
 #include "pool-internal.h"
 #include "task-internal.h"
+#include "timer-internal.h"
 
 #ifdef RIPEN_TINY
 #define RIPEN_MERGE_TAKE 2u
@@ -85,249 +65,6 @@
 #define RIPEN_MERGE_TAKE 8u
 #endif
 #define RIPEN_RESCUE_MAX 64u	/* entries per stuck worker per period */
-
-/* ------------------------------------------------------------------ RCU */
-
-static char rcu_token; /* TSan's view of the grace period (RELIABILITY.md) */
-
-void ripen__rcu_read_lock(void)
-{
-	urcu_memb_read_lock();
-}
-
-void ripen__rcu_read_unlock(void)
-{
-	RIPEN_TSAN_RELEASE(&rcu_token);
-	urcu_memb_read_unlock();
-}
-
-void ripen__rcu_synchronize(void)
-{
-	urcu_memb_synchronize_rcu();
-	RIPEN_TSAN_ACQUIRE(&rcu_token);
-}
-
-void ripen__rcu_register(void)
-{
-	urcu_memb_register_thread();
-}
-
-void ripen__rcu_unregister(void)
-{
-	urcu_memb_unregister_thread();
-}
-
-/* --------------------------------------------------------------- timers */
-
-static bool timer_before(const struct ripen__timer *a, const struct ripen__timer *b)
-{
-	return a->release_ns < b->release_ns ||
-	       (a->release_ns == b->release_ns && a->seq < b->seq);
-}
-
-/* Every move of an entry records its slot in the task (ripen__timed.slot),
- * so that a task can leave the heap from anywhere: a cancel, or an inline
- * run by a waiting worker (task.c). */
-static void timer_set(struct ripen__timer *a, size_t i, struct ripen__timer x)
-{
-	a[i] = x;
-	ripen__task_timed(x.task)->slot = i;
-}
-
-static void timer_sift_up(struct ripen_pool *pool, size_t i, struct ripen__timer x)
-{
-	struct ripen__timer *a = pool->timers;
-
-	while (i > 0 && timer_before(&x, &a[(i - 1) / 2])) {
-		timer_set(a, i, a[(i - 1) / 2]);
-		i = (i - 1) / 2;
-	}
-	timer_set(a, i, x);
-}
-
-static void timer_sift_down(struct ripen_pool *pool, size_t i, struct ripen__timer x)
-{
-	struct ripen__timer *a = pool->timers;
-	size_t n = pool->ntimers;
-
-	for (;;) {
-		size_t c = 2 * i + 1;
-
-		if (c >= n)
-			break;
-		if (c + 1 < n && timer_before(&a[c + 1], &a[c]))
-			c++;
-		if (!timer_before(&a[c], &x))
-			break;
-		timer_set(a, i, a[c]);
-		i = c;
-	}
-	timer_set(a, i, x);
-}
-
-int ripen__timer_push_locked(struct ripen_pool *pool, struct ripen_task *t)
-{
-	struct ripen__timed *tm = ripen__task_timed(t);
-	struct ripen__timer x = { tm->release_ns, t->seq, t }, *a;
-
-	if (pool->ntimers == pool->timers_cap) {
-		size_t cap = pool->timers_cap ? 2 * pool->timers_cap : 64;
-
-		if (RIPEN_FAULT(RIPEN_FAULT_HEAP_GROW))
-			return -ENOMEM;
-		a = realloc(pool->timers, cap * sizeof(*a));
-		if (a == NULL)
-			return -ENOMEM;
-		pool->timers = a;
-		pool->timers_cap = cap;
-	}
-	timer_sift_up(pool, pool->ntimers++, x);
-	tm->where = RIPEN_T_IN;
-	/* relaxed: statistics */
-	atomic_fetch_add_explicit(&pool->n_delayed, 1, memory_order_relaxed);
-	return 0;
-}
-
-/* Remove the entry in slot i (the caller deals with its task). */
-static void timer_remove_at(struct ripen_pool *pool, size_t i)
-{
-	struct ripen__timer *a = pool->timers, last;
-	size_t n = --pool->ntimers;
-
-	RIPEN_CHECK(i <= n);
-	if (i == n)
-		return;
-	last = a[n];
-	if (i > 0 && timer_before(&last, &a[(i - 1) / 2]))
-		timer_sift_up(pool, i, last);
-	else
-		timer_sift_down(pool, i, last);
-}
-
-static void timer_pop_locked(struct ripen_pool *pool)
-{
-	timer_remove_at(pool, 0);
-}
-
-void ripen__timer_remove_locked(struct ripen_pool *pool, struct ripen_task *t)
-{
-	struct ripen__timed *tm = ripen__task_timed(t);
-
-	RIPEN_CHECK(tm->where != RIPEN_T_OUT && tm->slot < pool->ntimers &&
-		    pool->timers[tm->slot].task == t);
-	timer_remove_at(pool, tm->slot);
-	if (tm->where == RIPEN_T_IN)
-		/* relaxed: statistics */
-		atomic_fetch_sub_explicit(&pool->n_delayed, 1, memory_order_relaxed);
-	tm->where = RIPEN_T_OUT;
-}
-
-/* A release: count it on the in-side, make every older entry stale, make
- * the task claimable. The timer heap has let go of t already. */
-static void released_locked(struct ripen_pool *pool, struct ripen_task *t)
-{
-	/* relaxed: statistics */
-	atomic_fetch_add_explicit(&pool->n_released, 1, memory_order_relaxed);
-	/* seq_cst: the in-side of idle detection for this release, counted
-	 * before the task can be claimed */
-	atomic_fetch_add_explicit(&pool->n_release_in, 1, memory_order_seq_cst);
-	/* seq_cst: every entry made before is stale from here on (see the
-	 * task state essay); then make the task claimable */
-	atomic_fetch_add_explicit(&t->vb, RIPEN_VB_STEP, memory_order_seq_cst);
-	atomic_fetch_and_explicit(&t->state, ~(uint32_t)TS_ARMED, memory_order_seq_cst);
-}
-
-bool ripen__timer_claim_due_locked(struct ripen_pool *pool, struct ripen_task *t, uint64_t now)
-{
-	struct ripen__timed *tm = ripen__task_timed(t);
-	/* relaxed: timer_lock orders every transition of an armed task but a
-	 * waiter's TS_WAITERS, which the CAS keeps */
-	uint32_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
-
-	if (tm->where != RIPEN_T_IN || tm->release_ns > now ||
-	    (s & (TS_MASK | TS_ARMED)) != (TS_QUEUED | TS_ARMED))
-		return false;
-	ripen__timer_remove_locked(pool, t);
-	released_locked(pool, t);
-	/* acquire: as in ripen__task_claim; the word is QUEUED now (ARMED
-	 * cleared above) and only TS_WAITERS can change under timer_lock */
-	s &= ~(uint32_t)TS_ARMED;
-	while (!atomic_compare_exchange_weak_explicit(&t->state, &s, (s & TS_WAITERS) | TS_RUNNING,
-						      memory_order_acquire, memory_order_relaxed))
-		RIPEN_CHECK((s & (TS_MASK | TS_ARMED)) == TS_QUEUED);
-	return true;
-}
-
-/* Release what is due; returns the next release time (UINT64_MAX: none). */
-static uint64_t release_due(struct ripen_pool *pool, uint64_t now)
-{
-	uint64_t next = UINT64_MAX;
-
-	pthread_mutex_lock(&pool->timer_lock);
-	while (pool->ntimers > 0) {
-		struct ripen__timer top = pool->timers[0];
-		struct ripen_task *t = top.task;
-		struct ripen__timed *tm = ripen__task_timed(t);
-
-		if (top.release_ns > now) {
-			next = top.release_ns;
-			break;
-		}
-		if (tm->where == RIPEN_T_CANCELLED_IN) {
-			timer_pop_locked(pool);
-			tm->where = RIPEN_T_OUT;
-			ripen__task_put(t); /* the timer's reference */
-			continue;
-		}
-		ripen__timer_remove_locked(pool, t);
-		released_locked(pool, t);
-		/* seq_cst: as in ripen_task_reprioritize. A node still linked in
-		 * an inbox (queued by a re-prioritisation before the last run)
-		 * becomes this release's entry when drained: it reads the new
-		 * version. Otherwise queue one; the timer's reference goes with
-		 * it, or is dropped. */
-		if ((atomic_fetch_or_explicit(&t->vb, RIPEN_VB_BUSY, memory_order_seq_cst) &
-		     RIPEN_VB_BUSY) == 0)
-			ripen__inbox_push(pool, ripen__pick_target(pool, tm->target), t, false);
-		else
-			ripen__task_put(t);
-	}
-	pthread_mutex_unlock(&pool->timer_lock);
-	return next;
-}
-
-void ripen__timers_cancel_all(struct ripen_pool *pool)
-{
-	uint64_t n = 0;
-
-	pthread_mutex_lock(&pool->timer_lock);
-	for (size_t i = 0; i < pool->ntimers; i++) {
-		struct ripen_task *t = pool->timers[i].task;
-		struct ripen__timed *tm = ripen__task_timed(t);
-
-		if (tm->where != RIPEN_T_IN)
-			continue;
-		/* QUEUED is the only state a task in the timer heap can have;
-		 * release: as in ripen__task_try_cancel */
-		if (ripen__task_try_cancel(t) == 0) {
-			tm->where = RIPEN_T_CANCELLED_IN;
-			n++;
-		}
-	}
-	pthread_mutex_unlock(&pool->timer_lock);
-	/* relaxed: statistics */
-	atomic_fetch_add_explicit(&pool->n_timer_cancelled, n, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&pool->n_delayed, n, memory_order_relaxed);
-}
-
-void ripen__timers_fini(struct ripen_pool *pool)
-{
-	for (size_t i = 0; i < pool->ntimers; i++)
-		ripen__task_put(pool->timers[i].task);
-	free(pool->timers);
-	pool->timers = NULL;
-	pool->ntimers = pool->timers_cap = 0;
-}
 
 /* ------------------------------------------------------- merge and deal */
 
@@ -356,12 +93,10 @@ static void requeue(struct ripen_pool *pool, struct ripen__worker *w, struct rip
 		return;
 	}
 	RIPEN_WINDOW(RIPEN_WIN_REQUEUE); /* a re-prioritisation links the node here */
-	/* seq_cst: as in ripen_task_reprioritize: bump, then test the node */
+	/* seq_cst: the entry in hand is stale from here on; then the requeue
+	 * protocol, our reference going with the node or dropped */
 	atomic_fetch_add_explicit(&t->vb, RIPEN_VB_STEP, memory_order_seq_cst);
-	if ((atomic_fetch_or_explicit(&t->vb, RIPEN_VB_BUSY, memory_order_seq_cst) & RIPEN_VB_BUSY) == 0)
-		ripen__inbox_push(pool, w, t, false); /* our reference moves with it */
-	else
-		ripen__task_put(t); /* an inbox entry exists and keys the new version */
+	(void)ripen__requeue(pool, w, t, false);
 }
 
 /* Deal e[0..n) (best first) round-robin over the workers, starting at
@@ -449,24 +184,13 @@ static void rescue(struct ripen_pool *pool, struct ripen__entry *buf)
 		deal(pool, buf, n, (i + 1) % pool->nworkers, (int)i);
 		/* relaxed: statistics */
 		atomic_fetch_add_explicit(&pool->n_rescued, n, memory_order_relaxed);
-		/* seq_cst: as in ripen__heap_announce */
-		if (atomic_load_explicit(&pool->nsleeping, memory_order_seq_cst))
-			ripen__wake_one(pool, &pool->rebal_rng);
+		/* the dealt entries went through inboxes, each with its
+		 * notify; this one wakes a sleeper for the rest of w's heap */
+		ripen__notify(pool, NULL, &pool->rebal_rng);
 	}
 }
 
 /* ------------------------------------------------------------ the thread */
-
-void ripen__rebalancer_poke(struct ripen_pool *pool)
-{
-	if (!pool->rebal_started)
-		return;
-	/* seq_cst: clears the idle flag (Dekker with the rebalancer's sleep),
-	 * then bumps the futex word it sleeps on */
-	atomic_store_explicit(&pool->rebal_idle, 0, memory_order_seq_cst);
-	atomic_fetch_add_explicit(&pool->rebal_word, 1, memory_order_seq_cst);
-	ripen__futex_wake(&pool->rebal_word, 1);
-}
 
 static bool pool_has_work(struct ripen_pool *pool)
 {
@@ -497,7 +221,7 @@ static void *rebalancer_main(void *arg)
 		uint32_t word = atomic_load_explicit(&pool->rebal_word, memory_order_acquire);
 		uint64_t now, next, wake;
 		const struct ripen_policy *pol;
-		struct ripen__ctx *c;
+		void *pool_ctx;
 		int64_t sleep_ns;
 
 		/* acquire: pairs with the seq_cst store in ripen__rebalancer_stop */
@@ -505,19 +229,17 @@ static void *rebalancer_main(void *arg)
 			break;
 		now = ripen__now_ns();
 		ripen__rcu_read_lock();
-		/* acquire: pair with the release exchanges in set_policy/set_context */
-		pol = atomic_load_explicit(&pool->policy, memory_order_acquire);
-		c = atomic_load_explicit(&pool->ctx, memory_order_acquire);
+		ripen__pool_snapshot(pool, &pol, &pool_ctx);
 		if (pol->time_varying) {
 			/* release: workers acquire ref_ns after seeing time_gen */
 			atomic_store_explicit(&pool->ref_ns, now, memory_order_release);
 			atomic_fetch_add_explicit(&pool->time_gen, 1, memory_order_release);
 		}
-		next = release_due(pool, now);
+		next = ripen__timers_release_due(pool, now);
 		/* acquire: the paused flag, as workers read it */
 		if (pool->nworkers > 1 &&
 		    atomic_load_explicit(&pool->paused, memory_order_acquire) == RIPEN_RUNNING) {
-			merge_and_deal(pool, pol, c ? c->ctx : NULL, buf, &pool->rebal_rng);
+			merge_and_deal(pool, pol, pool_ctx, buf, &pool->rebal_rng);
 			rescue(pool, buf);
 		}
 		ripen__rcu_read_unlock();

@@ -26,11 +26,11 @@
  * Lifetime: `refs` counts the caller's handle (if any) plus every queue
  * entry that points at the task (a heap entry, an inbox link, the timer heap,
  * an entry in the rebalancer's hands; re-prioritisation adds entries, each
- * with its ref). A stale entry
- * still holds its ref until it surfaces and is dropped, so a freed task is
- * never reachable from a queue: the reference-count answer to DESIGN.md's
- * "memory" question. Freeing overwrites `magic`, and every entry that
- * surfaces checks it.
+ * with its ref). A stale entry still holds its ref until it surfaces and is
+ * dropped, so a freed task is never reachable from a queue: the
+ * reference-count answer to the "memory" question of the project's design
+ * notes (../shared/DESIGN.md, outside this repository). Freeing overwrites
+ * `magic`, and every entry that surfaces checks it.
  */
 #ifndef RIPEN_TASK_INTERNAL_H
 #define RIPEN_TASK_INTERNAL_H
@@ -163,6 +163,8 @@ static inline size_t ripen__task_size(const struct ripen_task *t)
 	       (t->magic == RIPEN_TASK_MAGIC_EXT ? sizeof(struct ripen__ext) : 0);
 }
 
+/* What a policy sees of t (ripen.h's ripen_task_view). Any thread. */
+void ripen__task_view(const struct ripen_task *t, void *pool_ctx, struct ripen_task_view *v);
 /* A task with an extension when `ext`; magic set, node initialised. */
 struct ripen_task *ripen__task_alloc(bool ext);
 /* Free a task nobody references any more (or never published). */

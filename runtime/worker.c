@@ -47,21 +47,21 @@
 #include "fault-internal.h"
 #include "pool-internal.h"
 #include "task-internal.h"
+#include "timer-internal.h"
 
 #define RIPEN_P2C_EVERY 4u	/* power of two: one peer look per this many pops */
-#define RIPEN_SPIN_ROUNDS 64u
-#define RIPEN_INBOX_PILE 8u
-#define RIPEN_REKEY_CHUNK 1024u	/* entries re-keyed between letting thieves in */	/* a peer inbox this full is not being drained */
+#define RIPEN_SPIN_ROUNDS 64u	/* search rounds before parking */
+#define RIPEN_INBOX_PILE 8u	/* a peer inbox this full is not being drained */
+#define RIPEN_REKEY_CHUNK 1024u	/* entries re-keyed between letting thieves in */
+#define RIPEN_REKEY_SHARE 10u	/* re-keys take at most 1/SHARE of a worker's time */
+#define RIPEN_THIEF_WINDOW 64u	/* pause rounds a re-keying owner leaves thieves */
+#define RIPEN_OWN_SPINS 128u	/* owner's pause rounds on its heap lock before yielding */
+#define RIPEN_DRAIN_SLACK 64u	/* a drain takes what was counted plus this many */
+#define RIPEN_PRIME_YIELDS 20000u /* a primed worker's yields for the go, then it parks */
 
 RIPEN_TLS struct ripen__worker *ripen__self;
 
-/* Owner-only counter, read relaxed by ripen_pool_stats. */
-static inline void bump(_Atomic uint64_t *c, uint64_t by)
-{
-	/* relaxed: single writer; readers want a recent value, no ordering */
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
-			      memory_order_relaxed);
-}
+#define bump ripen__bump /* owner-only counters (common-internal.h) */
 
 /* ------------------------------------------------------------ heap lock */
 
@@ -121,9 +121,7 @@ static inline bool heap_unlock(struct ripen__worker *v)
 static void wake_gate(struct ripen__worker *w)
 {
 	RIPEN_WINDOW(RIPEN_WIN_UNLOCK_GATE);
-	/* seq_cst: the load of the Dekker pair that follows the rise */
-	if (atomic_load_explicit(&w->pool->nsleeping, memory_order_seq_cst))
-		ripen__wake_one(w->pool, &w->rng);
+	ripen__notify(w->pool, NULL, &w->rng); /* H2 after the rise */
 }
 
 bool ripen__heap_trylock(struct ripen__worker *v)
@@ -141,10 +139,7 @@ void ripen__heap_announce(struct ripen__worker *v, uint64_t *rng)
 	 * v's own scheduling step. */
 	atomic_store_explicit(&v->qsize, atomic_load_explicit(&v->qsize, memory_order_relaxed),
 			      memory_order_seq_cst);
-	if (atomic_load_explicit(&v->parked, memory_order_seq_cst))
-		ripen__wake_worker(v);
-	else if (atomic_load_explicit(&pool->nsleeping, memory_order_seq_cst))
-		ripen__wake_one(pool, rng);
+	ripen__notify(pool, v, rng);
 }
 
 void ripen__heap_unlock(struct ripen__worker *v)
@@ -157,7 +152,7 @@ void ripen__heap_unlock(struct ripen__worker *v)
 static inline void heap_lock_own(struct ripen__worker *w)
 {
 	for (unsigned spins = 0; !heap_trylock(w); spins++) {
-		if (spins < 128)
+		if (spins < RIPEN_OWN_SPINS)
 			ripen__cpu_relax();
 		else
 			sched_yield(); /* the thief was descheduled inside */
@@ -179,6 +174,8 @@ static inline void heap_lock_own(struct ripen__worker *w)
  * (see step_begin).
  */
 static void snapshot(struct ripen__worker *w, uint64_t *pg, uint64_t *tg);
+static void rekey_entry(struct ripen__worker *w, const struct ripen_policy *pol, void *pool_ctx,
+			struct ripen__entry *e);
 
 static void maybe_rekey(struct ripen__worker *w, uint64_t pg, uint64_t tg)
 {
@@ -206,7 +203,7 @@ restart:
 	 * its heap lock, so thieves reach the heap meanwhile (they see
 	 * `rekeying` and key what they take themselves), and of its RCU read
 	 * section, so a policy swap waits for one chunk, not for the whole
-	 * pass (at 1M queued that was ~66 ms). What thieves pop and push back
+	 * pass (tens of milliseconds at a million queued). What thieves pop and push back
 	 * may move around, so entries carry the pass that keyed them and a
 	 * last sweep, under the lock throughout, keys the ones that moved.
 	 * A swap seen at a chunk boundary restarts the pass under the new
@@ -219,7 +216,7 @@ restart:
 
 		if (e->epoch == ep)
 			continue;
-		ripen__rekey_entry(w, w->pol, w->pool_ctx, e);
+		rekey_entry(w, w->pol, w->pool_ctx, e);
 		e->epoch = ep;
 		if (++n_keyed % RIPEN_REKEY_CHUNK == 0) {
 			uint64_t tg2;
@@ -229,7 +226,7 @@ restart:
 			w->pool_ctx = NULL;
 			ripen__rcu_read_unlock();
 			RIPEN_WINDOW(RIPEN_WIN_REKEY_CHUNK);
-			for (int k = 0; k < 64; k++) /* a window for thieves */
+			for (unsigned k = 0; k < RIPEN_THIEF_WINDOW; k++) /* a window for thieves */
 				ripen__cpu_relax();
 			heap_lock_own(w);
 			ripen__rcu_read_lock();
@@ -245,7 +242,7 @@ restart:
 		struct ripen__entry *e = &w->heap.a[i];
 
 		if (e->epoch != ep) {
-			ripen__rekey_entry(w, w->pol, w->pool_ctx, e);
+			rekey_entry(w, w->pol, w->pool_ctx, e);
 			e->epoch = ep;
 			n_keyed++;
 		}
@@ -253,7 +250,7 @@ restart:
 	ripen__prioq_heapify(&w->heap);
 	w->rekeying = false;
 	d = ripen__now_ns() - t0;
-	w->rekey_not_before = t0 + 10 * d;
+	w->rekey_not_before = t0 + RIPEN_REKEY_SHARE * d;
 	bump(&w->n_rekeys, 1);
 	bump(&w->n_rekeyed, n_keyed);
 	bump(&w->n_rekey_ns, d);
@@ -264,15 +261,12 @@ restart:
 static void snapshot(struct ripen__worker *w, uint64_t *pg, uint64_t *tg)
 {
 	struct ripen_pool *pool = w->pool;
-	struct ripen__ctx *c;
 
 	/* acquire: generations first, then the pointers they announce
 	 * (set_policy stores the pointer, then bumps the generation) */
 	*pg = atomic_load_explicit(&pool->policy_gen, memory_order_acquire);
 	*tg = atomic_load_explicit(&pool->time_gen, memory_order_acquire);
-	w->pol = atomic_load_explicit(&pool->policy, memory_order_acquire);
-	c = atomic_load_explicit(&pool->ctx, memory_order_acquire);
-	w->pool_ctx = c ? c->ctx : NULL;
+	ripen__pool_snapshot(pool, &w->pol, &w->pool_ctx);
 }
 
 /* Begin a scheduling step: own heap lock, RCU read side, policy snapshot. */
@@ -298,32 +292,6 @@ static bool step_end(struct ripen__worker *w)
 
 /* ------------------------------------------------------------ running */
 
-void ripen__note_done(struct ripen__worker *w)
-{
-	/* seq_cst: the completer's half of the Dekker pair with
-	 * ripen_pool_wait_idle (store done, then load idle_waiters) */
-	atomic_store_explicit(&w->done, ++w->done_priv, memory_order_seq_cst);
-	/* The full idle check reads every worker's counters: only a worker
-	 * whose heap looks empty makes it here. One with entries left (stale
-	 * ones, when the pool is in fact idle) pops them, runs out of work and
-	 * makes the check in ripen__park before it sleeps: every way to an
-	 * idle pool ends with its workers parking. relaxed: a hint. */
-	if (atomic_load_explicit(&w->qsize, memory_order_relaxed) == 0)
-		ripen__pool_maybe_signal_idle(w->pool);
-}
-
-void ripen__task_view(const struct ripen_task *t, void *pool_ctx, struct ripen_task_view *v)
-{
-	/* relaxed: a re-prioritisation racing this also bumps the version,
-	 * which makes an entry keyed with the old base stale */
-	v->base = atomic_load_explicit(&t->base, memory_order_relaxed);
-	v->class_id = ripen__task_class(t);
-	v->submit_ns = t->seq;
-	v->deadline_ns = ripen__task_deadline(t);
-	v->arg = t->arg;
-	v->pool_ctx = pool_ctx;
-}
-
 /* Key of t for w's heap: w's policy snapshot, w's reference time. */
 static uint64_t key_for(struct ripen__worker *w, const struct ripen_policy *pol, void *pool_ctx,
 			const struct ripen_task *t)
@@ -340,7 +308,8 @@ static uint64_t key_for(struct ripen__worker *w, const struct ripen_policy *pol,
 	return k;
 }
 
-void ripen__rekey_entry(struct ripen__worker *w, const struct ripen_policy *pol, void *pool_ctx,
+/* Recompute e's key for w's heap (w's keyed_ref, the caller's policy). */
+static void rekey_entry(struct ripen__worker *w, const struct ripen_policy *pol, void *pool_ctx,
 			struct ripen__entry *e)
 {
 	e->key = key_for(w, pol, pool_ctx, e->task);
@@ -382,86 +351,6 @@ void ripen__run_task(struct ripen__worker *w, struct ripen_task *t)
 	ripen__note_done(w);
 }
 
-/*
- * A periodic or triggered task has run (state RUNNING): re-arm it in the
- * timer heap, or finish it. true when re-armed: the entry's reference then
- * belongs to the timer heap. The CAS RUNNING -> QUEUED happens under
- * timer_lock, like every timer-related transition (task.c's cancel), so a
- * cancel either sees RUNNING (sets TS_CANCEL_REQ: not re-armed) or sees the
- * task back in the timer heap.
- */
-static bool rearm(struct ripen__worker *w, struct ripen_task *t)
-{
-	struct ripen_pool *pool = w->pool;
-	struct ripen__timed *tm = ripen__task_timed(t);
-	uint64_t next, now = ripen__now_ns();
-	uint32_t s;
-	bool armed = false;
-
-	if (tm->trigger != NULL) {
-		struct ripen_task_view v;
-		struct ripen__ctx *c;
-
-		ripen__rcu_read_lock();
-		/* acquire: pairs with the release exchange in set_context */
-		c = atomic_load_explicit(&pool->ctx, memory_order_acquire);
-		ripen__task_view(t, c ? c->ctx : NULL, &v);
-		ripen__in_callback = RIPEN_CB_TRIGGER;
-		next = tm->trigger(&v);
-		ripen__in_callback = RIPEN_CB_NONE;
-		ripen__rcu_read_unlock();
-	} else {
-		/* the interval counts from the previous release: no drift;
-		 * releases missed while running late are skipped. Saturating:
-		 * a release past the clock's range is UINT64_MAX, never */
-		next = ripen__sat_add(tm->release_ns, tm->interval_ns);
-		if (next <= now) {
-			uint64_t k = (now - next) / tm->interval_ns + 1;
-
-			next = k > (UINT64_MAX - next) / tm->interval_ns ?
-			       UINT64_MAX : next + k * tm->interval_ns;
-		}
-	}
-	pthread_mutex_lock(&pool->timer_lock);
-	/* relaxed: timer_lock orders this against cancel, which sets
-	 * TS_CANCEL_REQ under it; TS_WAITERS is set without the lock, so the
-	 * write-back below is a CAS that keeps it */
-	s = atomic_load_explicit(&t->state, memory_order_relaxed);
-	RIPEN_WINDOW(RIPEN_WIN_REARM); /* a waiter sets TS_WAITERS here */
-	if (next != 0 && !(s & TS_CANCEL_REQ) &&
-	    atomic_load_explicit(&pool->mode, memory_order_relaxed) == RIPEN_MODE_RUN) {
-		uint64_t old = tm->release_ns;
-
-		tm->release_ns = next;
-		if (ripen__timer_push_locked(pool, t) == 0) {
-			/* release on success: a claimer's acquire CAS (after the
-			 * release clears ARMED) sees the run's effects. Only a
-			 * waiter's TS_WAITERS can change the word meanwhile
-			 * (wait_blocking's CAS): retry with it kept */
-			while (!atomic_compare_exchange_weak_explicit(
-				&t->state, &s, (s & TS_WAITERS) | TS_QUEUED | TS_ARMED,
-				memory_order_release, memory_order_relaxed))
-				;
-			armed = true;
-		} else {
-			/* no memory: the task ends here, counted */
-			tm->release_ns = old;
-			atomic_fetch_add_explicit(&pool->n_rearm_failed, 1, memory_order_relaxed);
-		}
-	}
-	pthread_mutex_unlock(&pool->timer_lock);
-	if (armed) {
-		/* a worker waiting to run it inline sleeps on the word while it
-		 * runs here: it must see it queued again (task.c) */
-		if (s & TS_WAITERS)
-			ripen__futex_wake(&t->state, 1 << 30);
-		ripen__rebalancer_poke(pool);
-	} else {
-		ripen__task_set_final(t, TS_DONE);
-	}
-	return armed;
-}
-
 void ripen__run_timed(struct ripen__worker *w, struct ripen_task *t)
 {
 	struct ripen__timed *tm = ripen__task_timed(t);
@@ -469,7 +358,7 @@ void ripen__run_timed(struct ripen__worker *w, struct ripen_task *t)
 
 	bump(&w->n_run, 1);
 	t->fn(t->arg);
-	if (repeats && rearm(w, t)) {
+	if (repeats && ripen__timer_rearm(w->pool, t)) {
 		ripen__note_done(w);
 		return; /* the reference went to the timer heap */
 	}
@@ -494,7 +383,7 @@ static void dispatch(struct ripen__worker *w, struct ripen__entry *e)
 	} else if (atomic_load_explicit(&w->pool->mode, memory_order_acquire) ==
 		   RIPEN_MODE_CANCEL) {
 		/* acquire: pairs with the release store of mode in ripen_pool_shutdown */
-		if (ripen_task_cancel(t) != 0)
+		if (ripen__cancel(t) != 0)
 			bump(&w->n_stale, 1);
 	} else if (ripen__task_claim(t)) {
 		if (ripen__task_timed(t) != NULL) {
@@ -514,17 +403,16 @@ static void dispatch(struct ripen__worker *w, struct ripen__entry *e)
 void ripen__worker_push_local(struct ripen__worker *w, struct ripen_task *t)
 {
 	struct ripen_pool *pool = w->pool;
+	const struct ripen_policy *pol;
 	struct ripen__entry e;
-	struct ripen__ctx *c;
+	void *pool_ctx;
 	int rc;
 
 	heap_lock_own(w);
 	ripen__rcu_read_lock();
-	/* acquire: pair with the release exchanges in set_policy/set_context */
-	c = atomic_load_explicit(&pool->ctx, memory_order_acquire);
+	ripen__pool_snapshot(pool, &pol, &pool_ctx);
 	/* relaxed: t is our own new task, not yet reachable by anyone else */
-	e = make_entry(w, atomic_load_explicit(&pool->policy, memory_order_acquire),
-		       c ? c->ctx : NULL, t,
+	e = make_entry(w, pol, pool_ctx, t,
 		       ripen__vb_version(atomic_load_explicit(&t->vb, memory_order_relaxed)));
 	ripen__rcu_read_unlock();
 	rc = ripen__prioq_push(&w->heap, &e);
@@ -611,7 +499,7 @@ static void drain_own_inbox(struct ripen__worker *w)
 		return;
 	/* Everything counted so far, plus slack for what arrives meanwhile:
 	 * bounded, so a flooding producer cannot keep the owner here. */
-	(void)inbox_take(w, w, ripen__inbox_hint(w) + 64);
+	(void)inbox_take(w, w, ripen__inbox_hint(w) + RIPEN_DRAIN_SLACK);
 	RIPEN_WINDOW(RIPEN_WIN_DRAINED); /* entries keyed, inbox unlocked, none popped yet */
 }
 
@@ -662,7 +550,7 @@ static bool heap_steal(struct ripen__worker *w, struct ripen__worker *v, uint64_
 	k = (k + 1) / 2;
 	if (rekey)
 		for (size_t i = 0; i < k; i++)
-			ripen__rekey_entry(w, w->pol, w->pool_ctx, &tmp[i]);
+			rekey_entry(w, w->pol, w->pool_ctx, &tmp[i]);
 	bump(&w->n_steals, 1);
 	bump(&w->n_stolen_tasks, k);
 	push_all(w, tmp, (uint32_t)k);
@@ -809,7 +697,7 @@ static void paused(struct ripen__worker *w)
 		w->primed_gen = gen;
 		/* release: our heap is primed; pairs with resume's acquire load */
 		atomic_fetch_add_explicit(&pool->primed, 1, memory_order_release);
-		for (unsigned i = 0; i < 20000; i++) {
+		for (unsigned i = 0; i < RIPEN_PRIME_YIELDS; i++) {
 			/* acquire: as above */
 			if (atomic_load_explicit(&pool->paused, memory_order_acquire) != RIPEN_PRIMING)
 				return;
