@@ -16,6 +16,7 @@
 #include <limits.h>
 
 #include "pool-internal.h"
+#include "accounting-internal.h"
 
 bool ripen__pool_is_idle(struct ripen_pool *pool)
 {

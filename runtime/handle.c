@@ -13,6 +13,8 @@
 #include "pool-internal.h"
 #include "task-internal.h"
 #include "timer-internal.h"
+#include "inbox-internal.h"
+#include "worker-internal.h"
 
 int ripen_task_cancel(struct ripen_task *t)
 {

@@ -13,6 +13,8 @@
 
 #include "pool-internal.h"
 #include "task-internal.h"
+#include "inbox-internal.h"
+#include "park-internal.h"
 
 static RIPEN_TLS uint32_t tls_cursor; /* round-robin target, per thread */
 static RIPEN_TLS uint64_t tls_rng;

@@ -47,6 +47,8 @@
 
 #include "fault-internal.h"
 #include "pool-internal.h"
+#include "accounting-internal.h"
+#include "park-internal.h"
 
 static void wake_worker(struct ripen__worker *w)
 {

@@ -197,82 +197,9 @@ enum ripen__lock_rank {
 /* The worker the calling thread is, or NULL. */
 extern RIPEN_TLS struct ripen__worker *ripen__self;
 
-/* worker.c */
-void *ripen__worker_main(void *arg);
-void ripen__run_task(struct ripen__worker *w, struct ripen_task *t);
-/* Run a claimed timed task (delayed, periodic, triggered): re-arm or
- * finish it. Consumes one reference the caller holds. */
-void ripen__run_timed(struct ripen__worker *w, struct ripen_task *t);
-/* Push a task submitted from a task running on w into w's heap (or, if the
- * heap cannot grow, into w's inbox). Owner only. */
-void ripen__worker_push_local(struct ripen__worker *w, struct ripen_task *t);
-
-/* park.c */
-void ripen__park(struct ripen__worker *w);
-void ripen__wake_one(struct ripen_pool *pool, uint64_t *rng);
-/* The wake decision, after work was made visible with a seq_cst store (an
- * inbox count, a heap size's rise): wake `target` if it is parked (NULL:
- * no target), else one sleeper if any. Every wake-up for new work goes
- * through here; see park.c. */
-void ripen__notify(struct ripen_pool *pool, struct ripen__worker *target, uint64_t *rng);
-void ripen__wake_all(struct ripen_pool *pool);
-
-/* accounting.c: idle detection */
-/* Was the pool idle at some instant during the call? (out == in) */
-bool ripen__pool_is_idle(struct ripen_pool *pool);
-/* After an out-count: wake ripen_pool_wait_idle's sleepers if idle. */
-void ripen__pool_maybe_signal_idle(struct ripen_pool *pool);
-/* Wait until idle (timeout_ns < 0: forever): 0 or -ETIMEDOUT. */
-int ripen__wait_idle(struct ripen_pool *pool, int64_t timeout_ns);
-/* Worker w finished or cancelled a task: its out-count. Owner only. */
-void ripen__note_done(struct ripen__worker *w);
-/* A successful ripen_task_cancel: the out-count, on the calling worker's
- * counter or the pool's (other threads). */
-void ripen__count_cancel(struct ripen_pool *pool);
-
-/* pool.c */
+/* pool.c: drop a hold on the pool's shell (destroy, a task handle's release). */
 void ripen__pool_unref(struct ripen_pool *pool);
 
-/* inbox.c */
-/* Steps S2-S4 of park.c for a task whose in-side count (S1) the caller has
- * made: enqueue into w's inbox, wake whoever should take it. */
-void ripen__inbox_enqueue(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t);
-/* Enqueue a task into worker w's inbox: a new entry (counted == false: a
- * re-entry of an already counted task) or a release (counted == true). */
-void ripen__inbox_push(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t,
-		       bool counted);
-struct ripen__worker *ripen__pick_target(struct ripen_pool *pool, uint32_t inbox_opt);
-/*
- * The requeue protocol, for a task that needs a fresh entry at a new
- * version (re-prioritised, dealt by the rebalancer, released from the timer
- * heap). The caller has bumped t's version (every older entry is stale from
- * then on) and holds a reference for the new entry. If t's node is still
- * linked in an inbox, its drainer keys the new version and the reference is
- * dropped; otherwise the node goes into w's inbox with the reference.
- * `outside`: the caller is not one of the pool's threads nor its
- * rebalancer, so the workers may have stopped; then nothing is queued, the
- * reference is dropped and false returned. true otherwise.
- */
-bool ripen__requeue(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t,
-		    bool outside);
-
-/* worker.c: heap access for the rebalancer (worker.c's lock protocol) */
-bool ripen__heap_trylock(struct ripen__worker *v);
-/* After adding to v's heap from outside v's step: publish, wake a sleeper. */
-void ripen__heap_announce(struct ripen__worker *v, uint64_t *rng);
-void ripen__heap_unlock(struct ripen__worker *v);
-
-/* rebalance.c */
-int ripen__rebalancer_start(struct ripen_pool *pool);
-void ripen__rebalancer_stop(struct ripen_pool *pool);
-void ripen__rebalancer_poke(struct ripen_pool *pool);
-
-/* RCU (rcu.c): the read side, and the TSan token (see there) */
-void ripen__rcu_read_lock(void);
-void ripen__rcu_read_unlock(void);
-void ripen__rcu_synchronize(void);
-void ripen__rcu_register(void);
-void ripen__rcu_unregister(void);
 
 /* The pool's policy and context as a reader sees them: call inside an RCU
  * read-side section and use them only until its end. */
@@ -287,22 +214,6 @@ static inline void ripen__pool_snapshot(struct ripen_pool *pool, const struct ri
 		*pol = atomic_load_explicit(&pool->policy, memory_order_acquire);
 	c = atomic_load_explicit(&pool->ctx, memory_order_acquire);
 	*pool_ctx = c ? c->ctx : NULL;
-}
-
-static inline uint64_t ripen__inbox_hint(struct ripen__worker *w)
-{
-	/* Subtracted counters first: a reject or take counted here always
-	 * has its increment of inbox_in counted below, so the hint can err
-	 * only towards "non-empty". acquire: pairs with the release adds. */
-	uint64_t rej = atomic_load_explicit(&w->inbox_rejected, memory_order_acquire);
-	uint64_t taken = atomic_load_explicit(&w->inbox_taken, memory_order_acquire);
-	/* seq_cst: the sleeper's half of the Dekker pair with the submitter's
-	 * inbox_in increment; see park.c */
-	uint64_t in = atomic_load_explicit(&w->inbox_in, memory_order_seq_cst) +
-		      atomic_load_explicit(&w->inbox_extra, memory_order_seq_cst);
-	int64_t d = (int64_t)(in - rej - taken);
-
-	return d > 0 ? (uint64_t)d : 0;
 }
 
 #endif

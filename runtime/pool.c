@@ -46,6 +46,12 @@
 #include "pool-internal.h"
 #include "task-internal.h"
 #include "timer-internal.h"
+#include "accounting-internal.h"
+#include "inbox-internal.h"
+#include "park-internal.h"
+#include "rcu-internal.h"
+#include "rebalance-internal.h"
+#include "worker-internal.h"
 
 #ifdef RIPEN_TINY
 #define RIPEN_HEAP_INIT 2u

@@ -16,6 +16,7 @@
 
 #include "common-internal.h"
 #include "pool-internal.h"
+#include "rcu-internal.h"
 
 static char rcu_token; /* TSan's view of the grace period (see above) */
 

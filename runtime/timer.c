@@ -25,6 +25,10 @@
 #include "pool-internal.h"
 #include "task-internal.h"
 #include "timer-internal.h"
+#include "accounting-internal.h"
+#include "inbox-internal.h"
+#include "park-internal.h"
+#include "rcu-internal.h"
 
 #define RIPEN_TIMERS_INIT 64u	/* first capacity of the timer heap */
 

@@ -48,6 +48,11 @@
 #include "pool-internal.h"
 #include "task-internal.h"
 #include "timer-internal.h"
+#include "accounting-internal.h"
+#include "inbox-internal.h"
+#include "park-internal.h"
+#include "rcu-internal.h"
+#include "worker-internal.h"
 
 #define RIPEN_P2C_EVERY 4u	/* power of two: one peer look per this many pops */
 #define RIPEN_SPIN_ROUNDS 64u	/* search rounds before parking */
