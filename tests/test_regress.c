@@ -598,6 +598,47 @@ static void park_recheck_sees_heaps(void)
 	ripen_pool_destroy(gc.p);
 }
 
+/*
+ * A task queued in the inbox of a worker that is inside a long task must be
+ * taken by its idle peer (search's inbox take): nothing else moves it, with
+ * the rebalancer off. The long task waits for it.
+ */
+static atomic_int pi_ran, pi_timed_out;
+
+static void pi_x(void *arg)
+{
+	(void)arg;
+	atomic_store(&pi_ran, 1);
+}
+
+static void pi_holder(void *arg)
+{
+	(void)arg;
+	atomic_store(&gc.g_worker, 1 + ripen_pool_current_worker(gc.p));
+	if (!await_flag(&pi_ran, 10 * SEC))
+		atomic_store(&pi_timed_out, 1);
+}
+
+static void idle_peer_takes_from_a_busy_inbox(void)
+{
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+
+	memset(&gc, 0, sizeof(gc));
+	atomic_store(&pi_ran, 0);
+	atomic_store(&pi_timed_out, 0);
+	gc.p = make_pool(2, RIPEN_REBALANCE_OFF, false, NULL);
+	o.inbox = 1;
+	CHECK_OK(ripen_submit(gc.p, pi_holder, NULL, &o, NULL));
+	if (!await_flag(&gc.g_worker, 10 * SEC))
+		check_fail(__FILE__, __LINE__, "the holder did not start");
+	o.inbox = (uint32_t)atomic_load(&gc.g_worker); /* the busy worker's inbox */
+	CHECK_OK(ripen_submit(gc.p, pi_x, NULL, &o, NULL));
+	CHECK_OK(ripen_pool_wait_idle(gc.p, (int64_t)(30 * SEC)));
+	if (atomic_load(&pi_timed_out))
+		check_fail(__FILE__, __LINE__, "a task waited in a busy worker's inbox while its peer idled");
+	ripen_pool_destroy(gc.p);
+}
+
 /* --------------------------------------------- 5: timer arithmetic */
 
 static atomic_int gate_open;
@@ -1177,6 +1218,7 @@ TEST_MAIN(T(periodic_waiter_survives_rearm), T(periodic_waiters_soak),
 	  T(fork_join_on_delayed_child), T(fork_join_on_triggered_child),
 	  T(lowest_keys_stay_stealable), T(polling_wakeups), T(wake_gate_wakes_a_thief),
 	  T(wake_gate_after_drain), T(park_recheck_sees_heaps),
+	  T(idle_peer_takes_from_a_busy_inbox),
 	  T(interval_saturates), T(huge_period_does_not_spin),
 	  T(reprioritize_racing_shutdown), T(periodic_twin_entry_does_not_run_armed),
 	  T(reprioritize_down_takes_effect), T(inline_waiter_sees_a_rearm_elsewhere),
