@@ -124,6 +124,8 @@ void ripen__window(enum ripen__window win)
 
 	RIPEN_YIELD_POINT();
 	if (fn != NULL)
+		/* relaxed: ordered after the hook's store by the acquire
+		 * load of window_fn above (stored before it, released with it) */
 		fn(win, atomic_load_explicit(&window_arg, memory_order_relaxed));
 }
 #endif
