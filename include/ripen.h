@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -66,6 +67,12 @@ struct ripen_pool_opts {
 	 * delayed tasks (-EINVAL): for tests and benchmarks */
 	uint64_t rebalance_period_ns RIPEN_DEFAULT(0); /* wake-up times saturate: a huge
 				 * period means "only when poked or a timer is due" */
+	/* the `pool` label of ripen_metrics_write (copied; at most 127
+	 * bytes); NULL = "ripen<N>", N the pool's creation number */
+	const char *name RIPEN_DEFAULT(nullptr);
+	/* no wait and run histograms: the two clock reads a task costs them
+	 * are skipped (per-class counts are kept; wait watchers get -ENOTSUP) */
+	bool metrics_off RIPEN_DEFAULT(false);
 };
 #define RIPEN_REBALANCE_DEFAULT_NS 2000000ull	/* 2 ms: see runtime/rebalance.c */
 #define RIPEN_REBALANCE_OFF UINT64_MAX
@@ -205,7 +212,9 @@ enum ripen_task_state {
  * across workers the order is relaxed (see the README's rank error).
  * -EINVAL: pool or fn NULL, base NaN or infinite, unknown opts->size.
  * -ESHUTDOWN: the pool is shutting down; the task is not run, nothing leaks.
- * -ENOMEM. On any error *out is set to NULL.
+ * -EBUSY: a RIPEN_WATCH_SHED watcher sheds the task's class right now (the
+ * task is counted as shed in its class's stats). -ENOMEM. On any error *out
+ * is set to NULL.
  */
 RIPEN_API int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 			   const struct ripen_task_opts *opts,
@@ -302,6 +311,143 @@ RIPEN_API int ripen_pool_set_context(struct ripen_pool *pool, void *ctx,
 				     void (*ctx_free)(void *));
 /* The clock of submit_ns, deadlines and not_before: CLOCK_MONOTONIC in ns. */
 RIPEN_API uint64_t ripen_now_ns(void);
+
+/* -------------------------------------------------------------- metrics */
+
+/*
+ * Per-class recording (runtime/metrics.c has the design): for every class,
+ * counts of tasks submitted, started, cancelled, rejected and shed, and two
+ * log-linear histograms: wait (submit, or release for delayed and periodic
+ * tasks, to start) and run (start to return), 8 sub-buckets per power of
+ * two: at most 12.5% relative error from 512 ns to 2.4 hours (the top
+ * bucket is open above). Classes 0..RIPEN_MAX_CLASSES-1 are kept apart;
+ * larger ids share one series, labelled "other" (never an error).
+ */
+#define RIPEN_MAX_CLASSES 64u
+
+struct ripen_class_stats {
+	size_t size;		/* sizeof(struct ripen_class_stats), set by caller */
+	uint64_t submitted RIPEN_DEFAULT(0); /* accepted (a delayed task at its release;
+				 * each release of a periodic one counts) */
+	uint64_t started RIPEN_DEFAULT(0);
+	uint64_t cancelled RIPEN_DEFAULT(0);
+	uint64_t rejected RIPEN_DEFAULT(0); /* -ESHUTDOWN */
+	uint64_t shed RIPEN_DEFAULT(0);	/* -EBUSY from a RIPEN_WATCH_SHED watcher */
+	uint64_t queued RIPEN_DEFAULT(0); /* submitted - started - cancelled, now */
+	/* seconds; 0 while nothing was recorded (or with metrics_off).
+	 * Quantiles are bucket midpoints (within 6.25%), clamped to the max;
+	 * max and mean are exact */
+	double wait_p50_s RIPEN_DEFAULT(0), wait_p95_s RIPEN_DEFAULT(0),
+		wait_p99_s RIPEN_DEFAULT(0), wait_max_s RIPEN_DEFAULT(0),
+		wait_mean_s RIPEN_DEFAULT(0);
+	double run_p50_s RIPEN_DEFAULT(0), run_p95_s RIPEN_DEFAULT(0),
+		run_p99_s RIPEN_DEFAULT(0), run_max_s RIPEN_DEFAULT(0),
+		run_mean_s RIPEN_DEFAULT(0);
+};
+#define RIPEN_CLASS_STATS_INIT RIPEN_INIT_SIZE_(struct ripen_class_stats)
+
+/* Snapshot of one class since the pool was created (class_id >=
+ * RIPEN_MAX_CLASSES: the shared "other" series). Exact once the pool is
+ * quiet. -EINVAL: pool or st NULL, st->size too small. */
+RIPEN_API int ripen_pool_class_stats(struct ripen_pool *pool, uint32_t class_id,
+				     struct ripen_class_stats *st);
+
+/* Name a class in metric labels (copied; 1..127 bytes; escaped on output).
+ * NULL drops the name: the label is the class's number again. -EINVAL:
+ * class_id >= RIPEN_MAX_CLASSES, an empty or too long name. -EEXIST: another
+ * class has that label already ("other" and other classes' numbers
+ * included). */
+RIPEN_API int ripen_pool_set_class_name(struct ripen_pool *pool, uint32_t class_id,
+					const char *name);
+
+/* Add `le` edges (seconds, finite, > 0) to the exported histograms' short
+ * list; the default list stays. At most 16 added over the pool's life
+ * (-ENOSPC); duplicates are ignored. An edge is counted from the fine
+ * buckets: le=E counts the samples below the lower bound of the fine bucket
+ * that holds E, which lies within 12.5% below E (samples in between count
+ * at the next edge up): an SLO read off an edge is never overstated. */
+RIPEN_API int ripen_metrics_add_edges(struct ripen_pool *pool, const double *le_s, size_t n);
+
+/* Write the pool's metrics in the Prometheus text format 0.0.4: 0, or -EIO
+ * when the stream fails, -EINVAL for NULL arguments. Any thread, not from a
+ * score function (-EDEADLK). Families: ripen_task_wait_seconds and
+ * ripen_task_run_seconds (histograms, label class), ripen_tasks_*_total
+ * (per class), ripen_tasks_queued, pool-wide counters and gauges; every
+ * series carries pool="<opts.name>". */
+RIPEN_API int ripen_metrics_write(struct ripen_pool *pool, FILE *out);
+
+/* ------------------------------------------------------------- watchers */
+
+enum ripen_watch_kind {
+	RIPEN_WATCH_WAIT_MEAN = 0,	/* mean wait of the class's starts in the window, s */
+	RIPEN_WATCH_WAIT_QUANTILE = 1,	/* `quantile` of those waits, s */
+	RIPEN_WATCH_SHARE_RISE = 2,	/* its share of all starts in this window against
+					 * the previous one, as a relative rise (0.4 = +40%) */
+	RIPEN_WATCH_QUEUED = 3,		/* its tasks queued now */
+};
+
+enum ripen_watch_action {
+	RIPEN_WATCH_NOTIFY = 0,		/* the callback only */
+	RIPEN_WATCH_SHED = 1,		/* while firing, submits of target_class get -EBUSY
+					 * (counted as shed) */
+	RIPEN_WATCH_DOWNGRADE = 2,	/* while firing, target_class's weight in the pool's
+					 * class-weight policy is multiplied by factor */
+};
+
+struct ripen_watch_event {
+	uint32_t id;			/* the watcher's id */
+	uint32_t class_id;
+	enum ripen_watch_kind kind;
+	double value;			/* what was measured */
+	double threshold;
+	uint64_t now_ns;		/* ripen_now_ns clock */
+	bool firing;			/* true once when it starts holding, false once when it clears */
+};
+
+/* Runs on the pool's rebalancer thread, outside every RCU read-side
+ * section: it may submit, cancel, re-prioritise, swap policies and
+ * contexts, and add or remove watchers. It must return quickly (it delays
+ * timers and re-scoring) and must not wait: ripen_task_wait,
+ * ripen_pool_wait_idle and ripen_pool_shutdown return -EDEADLK there, and
+ * ripen_pool_destroy aborts. */
+typedef void ripen_watch_fn(struct ripen_pool *pool, const struct ripen_watch_event *ev,
+			    void *arg);
+
+struct ripen_watch_opts {
+	size_t size;			/* sizeof(struct ripen_watch_opts) */
+	enum ripen_watch_kind kind RIPEN_DEFAULT(RIPEN_WATCH_WAIT_MEAN);
+	uint32_t class_id RIPEN_DEFAULT(0); /* the class measured (>= RIPEN_MAX_CLASSES: "other") */
+	double quantile RIPEN_DEFAULT(0); /* RIPEN_WATCH_WAIT_QUANTILE: in (0, 1) */
+	double threshold RIPEN_DEFAULT(0); /* fires when the value rises above it */
+	/* clears when the value is at or below threshold * (1 - hysteresis)
+	 * and it has fired for at least one window; 0 = 0.1 */
+	double hysteresis RIPEN_DEFAULT(0);
+	uint64_t window_ns RIPEN_DEFAULT(0); /* measured over the last 1 to 1.25 windows;
+				 * evaluated every min(window/4, 100 ms) */
+	ripen_watch_fn *fn RIPEN_DEFAULT(nullptr); /* may be NULL with an action */
+	void *arg RIPEN_DEFAULT(nullptr);
+	enum ripen_watch_action action RIPEN_DEFAULT(RIPEN_WATCH_NOTIFY);
+	uint32_t target_class RIPEN_DEFAULT(0); /* acted on by SHED and DOWNGRADE */
+	double factor RIPEN_DEFAULT(0);	/* DOWNGRADE: finite, > 0 */
+};
+#define RIPEN_WATCH_OPTS_INIT RIPEN_INIT_SIZE_(struct ripen_watch_opts)
+#define RIPEN_MAX_WATCHES 64u
+
+/*
+ * Add a watcher; its id goes to *id. -EINVAL: NULL pool, opts or id, an
+ * unknown kind or action, a NaN or infinite threshold, a zero window, a
+ * quantile outside (0, 1), a bad factor or hysteresis, a NULL fn with
+ * RIPEN_WATCH_NOTIFY. -ENOTSUP: the pool has no rebalancer
+ * (RIPEN_REBALANCE_OFF), or a wait kind on a pool with metrics_off.
+ * -ENOSPC: RIPEN_MAX_WATCHES already. -ESHUTDOWN, -ENOMEM.
+ * Any thread, also while the pool runs at full load.
+ */
+RIPEN_API int ripen_pool_watch(struct ripen_pool *pool, const struct ripen_watch_opts *o,
+			       uint32_t *id);
+/* Remove a watcher; its action, if in force, is undone. When it returns,
+ * the callback is not running and will not run again (except when called
+ * from that callback). -ENOENT: no such watcher. */
+RIPEN_API int ripen_pool_unwatch(struct ripen_pool *pool, uint32_t id);
 
 /* Text for a code returned by this library (0 or negative errno). Never NULL. */
 RIPEN_API const char *ripen_strerror(int err);

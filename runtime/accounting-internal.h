@@ -16,7 +16,7 @@ int ripen__wait_idle(struct ripen_pool *pool, int64_t timeout_ns);
 void ripen__note_done(struct ripen__worker *w);
 /* A successful ripen_task_cancel: the out-count, on the calling worker's
  * counter or the pool's (other threads). */
-void ripen__count_cancel(struct ripen_pool *pool);
+void ripen__count_cancel(struct ripen_pool *pool, uint32_t class_id);
 
 
 /* Tasks in w's inbox by its counters (a hint: may err towards non-empty). */

@@ -17,6 +17,7 @@
 
 #include "pool-internal.h"
 #include "accounting-internal.h"
+#include "metrics-internal.h"
 
 bool ripen__pool_is_idle(struct ripen_pool *pool)
 {
@@ -105,10 +106,11 @@ void ripen__note_done(struct ripen__worker *w)
 }
 
 /* Count a successful cancel on the out-side of idle detection. */
-void ripen__count_cancel(struct ripen_pool *pool)
+void ripen__count_cancel(struct ripen_pool *pool, uint32_t class_id)
 {
 	struct ripen__worker *self = ripen__self;
 
+	ripen__m_cancelled(pool, self, class_id); /* before the out-count */
 	if (self != NULL && self->pool == pool) {
 		ripen__bump(&self->n_cancelled, 1); /* the calling worker's own */
 		ripen__note_done(self);

@@ -73,9 +73,11 @@ void __tsan_release(void *addr);
  * under the worker's heap lock, often with an inbox lock held too, inside an
  * RCU read section: calls that queue, wait or swap would deadlock there and
  * return -EDEADLK instead. A trigger runs inside an RCU read section only:
- * only the calls that wait for a grace period are refused.
+ * only the calls that wait for a grace period are refused. A watcher's
+ * callback (watch.c) runs on the rebalancer outside any read section: only
+ * the calls that wait for the pool (and so for the rebalancer) are refused.
  */
-enum { RIPEN_CB_NONE = 0, RIPEN_CB_SCORE = 1, RIPEN_CB_TRIGGER = 2 };
+enum { RIPEN_CB_NONE = 0, RIPEN_CB_SCORE = 1, RIPEN_CB_TRIGGER = 2, RIPEN_CB_WATCH = 3 };
 extern RIPEN_TLS unsigned char ripen__in_callback;
 
 /* CLOCK_MONOTONIC in nanoseconds: the clock of submit times and timeouts. */

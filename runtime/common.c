@@ -37,7 +37,12 @@ const char *ripen_strerror(int err)
 	case -EAGAIN: return "resource temporarily unavailable (thread creation failed)";
 	case -ESHUTDOWN: return "pool is shut down";
 	case -ETIMEDOUT: return "timed out";
-	case -EBUSY: return "task is running";
+	case -EBUSY: return "task is running, or its class is shed by a watcher";
+	case -ENOENT: return "no such watcher";
+	case -ENOTSUP: return "not supported by this pool (no rebalancer, or metrics off)";
+	case -ENOSPC: return "no room left (watchers, edges)";
+	case -EEXIST: return "label already taken by another class";
+	case -EIO: return "the output stream failed";
 	case -EALREADY: return "already done, cancelled or shut down";
 	case -EDEADLK: return "would deadlock (called from one of the pool's own tasks)";
 	default: return "unknown error";

@@ -189,8 +189,8 @@ int ripen_task_wait(struct ripen_task *t, int64_t timeout_ns)
 
 	if (t == NULL)
 		return -EINVAL;
-	if (ripen__in_callback == RIPEN_CB_SCORE)
-		return -EDEADLK;
+	if (ripen__in_callback == RIPEN_CB_SCORE || ripen__in_callback == RIPEN_CB_WATCH)
+		return -EDEADLK; /* a watcher's callback holds up the timers it may wait for */
 	ripen__task_check(t);
 	if (self != NULL && self->pool == t->pool) {
 		struct ripen__timed *tm = ripen__task_timed(t);

@@ -5,8 +5,10 @@
 #ifndef RIPEN_POLICY_INTERNAL_H
 #define RIPEN_POLICY_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ripen.h"
 
@@ -36,10 +38,27 @@ struct ripen_policy {
  * The heap key of a task under policy p, at reference time ref_ns (only
  * time-varying policies read it). *bad is set when a custom score was NaN or
  * infinite (the key is then RIPEN_KEY_LOWEST, below every other). Never 0.
+ * `factors` (NULL: none) are the pool's per-class weight factors, which
+ * class weights multiply in (watch.c's DOWNGRADE; metrics-internal.h).
  * Caller is inside an RCU read-side section if p or pool_ctx came from a
  * pool.
  */
+/* The weight factor of class c from the pool's factor_bits (one slot per
+ * class below RIPEN_MAX_CLASSES, then one for the rest): 1.0 unless a
+ * DOWNGRADE watcher fires (watch.c). */
+static inline double ripen__class_factor(const _Atomic uint64_t *factor_bits, uint32_t c)
+{
+	/* relaxed: a watcher's store is followed by a policy_gen bump
+	 * (release) that makes the workers re-key */
+	uint64_t b = atomic_load_explicit(&factor_bits[c < RIPEN_MAX_CLASSES ? c : RIPEN_MAX_CLASSES],
+					  memory_order_relaxed);
+	double f;
+
+	memcpy(&f, &b, sizeof(f));
+	return f;
+}
+
 uint64_t ripen__policy_key(const struct ripen_policy *p, const struct ripen_task_view *v,
-			   uint64_t seq, uint64_t ref_ns, bool *bad);
+			   uint64_t seq, uint64_t ref_ns, const _Atomic uint64_t *factors, bool *bad);
 
 #endif

@@ -143,7 +143,7 @@ void ripen_policy_free(struct ripen_policy *p)
 }
 
 uint64_t ripen__policy_key(const struct ripen_policy *p, const struct ripen_task_view *v,
-			   uint64_t seq, uint64_t ref_ns, bool *bad)
+			   uint64_t seq, uint64_t ref_ns, const _Atomic uint64_t *factors, bool *bad)
 {
 	double wait;
 
@@ -168,7 +168,9 @@ uint64_t ripen__policy_key(const struct ripen_policy *p, const struct ripen_task
 
 		if (v->class_id < p->nweights)
 			w.base = v->base * p->weights[v->class_id];
-		return ripen__policy_key(p->inner, &w, seq, ref_ns, bad);
+		if (factors != NULL)
+			w.base *= ripen__class_factor(factors, v->class_id);
+		return ripen__policy_key(p->inner, &w, seq, ref_ns, NULL, bad);
 	}
 	case RIPEN_POL_CUSTOM: {
 		unsigned char outer = ripen__in_callback;

@@ -37,6 +37,10 @@
 #define RIPEN_HEAP_STEAL_MAX 32u
 #endif
 
+struct ripen__wmetrics;
+struct ripen__metrics;
+struct ripen__watchers;
+
 struct ripen__worker {
 	/* --- dequeuer side of the inbox: holder of inbox_lock only */
 	alignas(RIPEN_CACHELINE) struct __cds_wfcq_head inbox_head;
@@ -68,6 +72,8 @@ struct ripen__worker {
 	uint64_t rekey_not_before;	/* throttle for periodic re-scores */
 	uint32_t rekey_epoch;		/* the owner's current re-key pass */
 	bool rekeying;			/* a pass is under way (read by thieves under the lock) */
+	struct ripen__wmetrics *m;	/* per-class recording (metrics.c) */
+	bool metrics_on;		/* histograms recorded */
 	const struct ripen_policy *pol; /* policy for this step (RCU read side) */
 	void *pool_ctx;			/* context for this step (RCU read side) */
 	struct ripen_pool *pool;
@@ -131,6 +137,9 @@ struct ripen_pool {
 	_Atomic uint32_t primed;	/* workers that drained their inbox for prime_gen */
 	_Atomic uint32_t stop;		/* workers exit (set once idle after shutdown) */
 	_Atomic uint32_t rebal_idle;	/* the rebalancer sleeps until poked (park.c-style Dekker) */
+	_Atomic uint64_t shed_mask[2];	/* class slots shed by watchers (watch.c) */
+	struct ripen__metrics *metrics;	/* per-class recording (metrics.c); in the shell */
+	struct ripen__watchers *watchers; /* watch.c */
 
 	/* --- changes when workers sleep or wake */
 	alignas(RIPEN_CACHELINE) _Atomic uint32_t nsleeping;

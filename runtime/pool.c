@@ -52,6 +52,8 @@
 #include "rcu-internal.h"
 #include "rebalance-internal.h"
 #include "worker-internal.h"
+#include "metrics-internal.h"
+#include "watch-internal.h"
 
 #ifdef RIPEN_TINY
 #define RIPEN_HEAP_INIT 2u
@@ -67,8 +69,8 @@ int ripen_pool_wait_idle(struct ripen_pool *pool, int64_t timeout_ns)
 	if (pool == NULL)
 		return -EINVAL;
 	if ((ripen__self != NULL && ripen__self->pool == pool) ||
-	    ripen__in_callback == RIPEN_CB_SCORE)
-		return -EDEADLK;
+	    ripen__in_callback == RIPEN_CB_SCORE || ripen__in_callback == RIPEN_CB_WATCH)
+		return -EDEADLK; /* a watcher's callback: timers wait for the rebalancer */
 	return ripen__wait_idle(pool, timeout_ns);
 }
 
@@ -96,6 +98,7 @@ static void free_pool_resources(struct ripen_pool *pool)
 		free(c);
 	}
 	atomic_store_explicit(&pool->ctx, NULL, memory_order_relaxed);
+	ripen__watch_fini(pool);
 	free(pool->last_done);
 	free(pool->deal_order);
 	pool->last_done = NULL;
@@ -105,6 +108,7 @@ static void free_pool_resources(struct ripen_pool *pool)
 /* The shell: what task handles may still touch (timer_lock, counters). */
 static void free_pool_shell(struct ripen_pool *pool)
 {
+	ripen__metrics_fini(pool); /* a late cancel through a handle counts there */
 	free(pool->workers);
 	pthread_mutex_destroy(&pool->admin_lock);
 	pthread_mutex_destroy(&pool->swap_lock);
@@ -180,7 +184,8 @@ static int take_opts(const struct ripen_pool_opts *opts, struct ripen_pool_opts 
 		}
 		memcpy(o, opts, opts->size);
 	}
-	if (o->workers > RIPEN_MAX_WORKERS) {
+	if (o->workers > RIPEN_MAX_WORKERS ||
+	    (o->name != NULL && strnlen(o->name, 128) > 127)) {
 		ripen_policy_free(o->policy);
 		return -EINVAL;
 	}
@@ -344,6 +349,11 @@ int ripen_pool_create(const struct ripen_pool_opts *opts, struct ripen_pool **ou
 			return -ENOMEM;
 		}
 	}
+	if ((rc = ripen__metrics_init(pool, o.name, !o.metrics_off)) != 0 ||
+	    (rc = ripen__watch_init(pool)) != 0) {
+		free_pool(pool);
+		return rc;
+	}
 	if ((rc = start_threads(pool)) != 0) {
 		stop_and_join(pool);
 		free_pool(pool);
@@ -476,6 +486,10 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 	timed = delayed || o.interval_ns != 0 || o.trigger != NULL;
 	if (timed && pool->period_ns == 0)
 		return -EINVAL; /* timers live in the rebalancer */
+	if (ripen__unlikely(ripen__m_shedding(pool, o.class_id))) {
+		ripen__m_shed(pool, o.class_id); /* a watcher sheds the class (watch.c) */
+		return -EBUSY;
+	}
 
 	t = make_task(pool, fn, arg, &o, now, delayed, timed, out != NULL);
 	if (t == NULL)
@@ -490,6 +504,8 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 				/* relaxed: statistics (stats.rejected); a delayed
 				 * task refused was never counted on the in-side */
 				atomic_fetch_add_explicit(&pool->int_rejected, 1, memory_order_relaxed);
+			if (rc == -ESHUTDOWN)
+				ripen__m_rejected(pool, o.class_id);
 			ripen__task_free(t);
 			return rc;
 		}
@@ -498,9 +514,11 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 		if (atomic_load_explicit(&pool->mode, memory_order_acquire) == RIPEN_MODE_CANCEL) {
 			/* relaxed: statistics only */
 			atomic_fetch_add_explicit(&pool->int_rejected, 1, memory_order_relaxed);
+			ripen__m_rejected(pool, o.class_id);
 			ripen__task_free(t);
 			return -ESHUTDOWN;
 		}
+		ripen__m_local_submitted(self, o.class_id); /* before it can start */
 		if (o.inbox != 0) { /* affinity asked: that worker's inbox */
 			/* relaxed: not yet published; the enqueue publishes it */
 			atomic_store_explicit(&t->vb, RIPEN_VB_BUSY, memory_order_relaxed);
@@ -517,10 +535,12 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 		if (atomic_load_explicit(&pool->closed, memory_order_seq_cst)) {
 			/* seq_cst: out-side of idle detection; shutdown waits on it */
 			atomic_fetch_add_explicit(&w->inbox_rejected, 1, memory_order_seq_cst);
+			ripen__m_rejected(pool, o.class_id);
 			ripen__task_free(t);
 			ripen__pool_maybe_signal_idle(pool);
 			return -ESHUTDOWN;
 		}
+		ripen__m_ext_submitted(w, o.class_id); /* before it can start */
 		/* relaxed: the enqueue below publishes it (and TSan is told) */
 		atomic_store_explicit(&t->vb, RIPEN_VB_BUSY, memory_order_relaxed);
 		ripen__inbox_enqueue(pool, w, t);
@@ -549,7 +569,7 @@ int ripen_pool_set_policy(struct ripen_pool *pool, struct ripen_policy *p)
 		ripen_policy_free(p);
 		return -EINVAL;
 	}
-	if (ripen__in_callback != RIPEN_CB_NONE) {
+	if (ripen__in_callback == RIPEN_CB_SCORE || ripen__in_callback == RIPEN_CB_TRIGGER) {
 		/* inside a read section, where no grace period can end. Owned
 		 * even on error, so freed, unless it is the live one. acquire:
 		 * as the workers load it (we are in a read section too) */
@@ -583,7 +603,7 @@ int ripen_pool_set_context(struct ripen_pool *pool, void *ctx, void (*ctx_free)(
 
 	if (pool == NULL)
 		return -EINVAL;
-	if (ripen__in_callback != RIPEN_CB_NONE)
+	if (ripen__in_callback == RIPEN_CB_SCORE || ripen__in_callback == RIPEN_CB_TRIGGER)
 		return -EDEADLK; /* as in set_policy */
 	if (RIPEN_FAULT(RIPEN_FAULT_POLICY_ALLOC) || (c = malloc(sizeof(*c))) == NULL)
 		return -ENOMEM;
@@ -643,7 +663,7 @@ void ripen_pool_destroy(struct ripen_pool *pool)
 	if (ripen__self != NULL && ripen__self->pool == pool)
 		RIPEN_DIE("ripen_pool_destroy called from one of the pool's own tasks");
 	if (ripen__in_callback != RIPEN_CB_NONE)
-		RIPEN_DIE("ripen_pool_destroy called from a score function or a trigger");
+		RIPEN_DIE("ripen_pool_destroy called from a score function, a trigger or a watcher");
 	(void)ripen_pool_shutdown(pool, RIPEN_SHUTDOWN_DRAIN);
 	free_pool_resources(pool);
 	pool->destroyed = true;

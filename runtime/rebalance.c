@@ -64,6 +64,8 @@
 #include "rcu-internal.h"
 #include "rebalance-internal.h"
 #include "worker-internal.h"
+#include "metrics-internal.h"
+#include "watch-internal.h"
 
 #ifdef RIPEN_TINY
 #define RIPEN_MERGE_TAKE 2u
@@ -154,7 +156,8 @@ static void merge_and_deal(struct ripen_pool *pool, const struct ripen_policy *p
 			bool bad = false;
 
 			ripen__task_view(buf[i].task, pool_ctx, &v);
-			buf[i].key = ripen__policy_key(pol, &v, buf[i].seq, ref, &bad);
+			buf[i].key = ripen__policy_key(pol, &v, buf[i].seq, ref,
+						       pool->metrics->factor_bits, &bad);
 		}
 	}
 	qsort(buf, n, sizeof(*buf), cmp_entry);
@@ -225,7 +228,7 @@ static void *rebalancer_main(void *arg)
 		/* acquire: a poke's bump; read before the stop flag, so a stop
 		 * that lands after it changes the word and the sleep returns */
 		uint32_t word = atomic_load_explicit(&pool->rebal_word, memory_order_acquire);
-		uint64_t now, next, wake;
+		uint64_t now, next, wake, next_watch;
 		const struct ripen_policy *pol;
 		void *pool_ctx;
 		int64_t sleep_ns;
@@ -251,6 +254,9 @@ static void *rebalancer_main(void *arg)
 		ripen__rcu_read_unlock();
 		/* relaxed: statistics */
 		atomic_fetch_add_explicit(&pool->n_rebalances, 1, memory_order_relaxed);
+		/* watchers, outside the read section: their callbacks may swap
+		 * policies (watch.c) */
+		next_watch = ripen__watch_tick(pool, ripen__now_ns());
 
 		wake = ripen__sat_add(now, pool->period_ns);
 		/* seq_cst: the rebalancer's half of the idle-sleep Dekker pair
@@ -263,12 +269,19 @@ static void *rebalancer_main(void *arg)
 			wake = next; /* only timers can need us */
 		if (wake > next)
 			wake = next;
+		if (wake > next_watch)
+			wake = next_watch;
 		now = ripen__now_ns();
 		sleep_ns = wake == UINT64_MAX ? -1 :
 			   wake <= now ? 0 :
 			   wake - now > (uint64_t)INT64_MAX ? -1 : (int64_t)(wake - now);
-		if (sleep_ns != 0)
-			ripen__futex_wait(&pool->rebal_word, word, sleep_ns);
+		if (sleep_ns != 0 &&
+		    ripen__futex_wait(&pool->rebal_word, word, sleep_ns) == -ETIMEDOUT) {
+			/* woken by the clock, not a poke: how late (lateness
+			 * histogram, metrics.c) */
+			now = ripen__now_ns();
+			ripen__m_lateness(pool, now > wake ? now - wake : 0);
+		}
 	}
 	ripen__rcu_unregister();
 	free(buf);

@@ -29,6 +29,7 @@
 #include "inbox-internal.h"
 #include "park-internal.h"
 #include "rcu-internal.h"
+#include "metrics-internal.h"
 
 #define RIPEN_TIMERS_INIT 64u	/* first capacity of the timer heap */
 
@@ -144,6 +145,7 @@ static void released_locked(struct ripen_pool *pool, struct ripen_task *t)
 	/* seq_cst: the in-side of idle detection for this release, counted
 	 * before the task can be claimed */
 	atomic_fetch_add_explicit(&pool->n_release_in, 1, memory_order_seq_cst);
+	ripen__m_timer_count(pool->metrics->timer_submitted, ripen__task_class(t));
 	/* seq_cst: every entry made before is stale from here on (see the
 	 * task state essay); then make the task claimable */
 	atomic_fetch_add_explicit(&t->vb, RIPEN_VB_STEP, memory_order_seq_cst);
@@ -218,6 +220,7 @@ void ripen__timers_cancel_all(struct ripen_pool *pool)
 		 * release: as in ripen__task_try_cancel */
 		if (ripen__task_try_cancel(t) == 0) {
 			tm->where = RIPEN_T_CANCELLED_IN;
+			ripen__m_timer_count(pool->metrics->timer_cancelled, ripen__task_class(t));
 			n++;
 		}
 	}
@@ -363,6 +366,8 @@ int ripen__timer_cancel(struct ripen_task *t, struct ripen__timed *tm, bool *cou
 				/* out of the timer heap now: a server that cancels
 				 * far-off timeouts must not keep them until due */
 				ripen__timer_remove_locked(pool, t);
+				ripen__m_timer_count(pool->metrics->timer_cancelled,
+						     ripen__task_class(t));
 				in_timer = true;
 			}
 			break;
@@ -411,6 +416,6 @@ int ripen__cancel(struct ripen_task *t)
 
 	rc = tm != NULL ? ripen__timer_cancel(t, tm, &count) : ripen__task_try_cancel(t);
 	if (rc == 0 && count)
-		ripen__count_cancel(t->pool);
+		ripen__count_cancel(t->pool, ripen__task_class(t));
 	return rc;
 }

@@ -53,6 +53,7 @@
 #include "park-internal.h"
 #include "rcu-internal.h"
 #include "worker-internal.h"
+#include "metrics-internal.h"
 
 #define RIPEN_P2C_EVERY 4u	/* power of two: one peer look per this many pops */
 #define RIPEN_SPIN_ROUNDS 64u	/* search rounds before parking */
@@ -306,7 +307,7 @@ static uint64_t key_for(struct ripen__worker *w, const struct ripen_policy *pol,
 	uint64_t k;
 
 	ripen__task_view(t, pool_ctx, &v);
-	k = ripen__policy_key(pol, &v, t->seq, w->keyed_ref, &bad);
+	k = ripen__policy_key(pol, &v, t->seq, w->keyed_ref, w->pool->metrics->factor_bits, &bad);
 	if (ripen__unlikely(bad))
 		bump(&w->n_bad, 1);
 	RIPEN_DCHECK(k >= RIPEN_KEY_LOWEST); /* 0 would read as "empty" to thieves */
@@ -348,10 +349,21 @@ static inline bool task_queued(struct ripen_task *t)
 		(TS_MASK | TS_ARMED)) == TS_QUEUED;
 }
 
+/* Run a claimed task's function, counted and timed in its class. */
+static inline void run_fn(struct ripen__worker *w, struct ripen_task *t)
+{
+	struct ripen__mclass *mc = ripen__m_class(w, t);
+	uint64_t t0;
+
+	bump(&w->n_run, 1);
+	t0 = ripen__m_started(w, mc, t);
+	t->fn(t->arg);
+	ripen__m_ran(mc, t0);
+}
+
 void ripen__run_task(struct ripen__worker *w, struct ripen_task *t)
 {
-	bump(&w->n_run, 1);
-	t->fn(t->arg);
+	run_fn(w, t);
 	ripen__task_set_final(t, TS_DONE);
 	ripen__note_done(w);
 }
@@ -361,8 +373,7 @@ void ripen__run_timed(struct ripen__worker *w, struct ripen_task *t)
 	struct ripen__timed *tm = ripen__task_timed(t);
 	bool repeats = tm->interval_ns != 0 || tm->trigger != NULL;
 
-	bump(&w->n_run, 1);
-	t->fn(t->arg);
+	run_fn(w, t);
 	if (repeats && ripen__timer_rearm(w->pool, t)) {
 		ripen__note_done(w);
 		return; /* the reference went to the timer heap */
@@ -395,8 +406,7 @@ static void dispatch(struct ripen__worker *w, struct ripen__entry *e)
 			ripen__run_timed(w, t); /* takes the entry's reference */
 			return;
 		}
-		bump(&w->n_run, 1);
-		t->fn(t->arg);
+		run_fn(w, t);
 		ripen__task_set_final(t, TS_DONE);
 		ripen__note_done(w);
 	} else {

@@ -1,0 +1,286 @@
+/*
+ * Per-class recording: what each business class waits and runs.
+ *
+ * A policy that seems to change things and has no effect is the failure
+ * this project exists to prevent, so the pool records, for every class,
+ * how many of its tasks were submitted, started, cancelled, rejected and
+ * shed, and two histograms: the wait (submit to start; for delayed and
+ * periodic tasks, release time to start, so the rebalancer's lateness in
+ * releasing them is part of the wait, as the user sees it) and the run
+ * (start to return).
+ *
+ * Layout. The worker that runs a task records it in its own block: a
+ * struct ripen__mclass per class slot, each starting on its own cache line,
+ * written by that worker alone with relaxed loads and stores (no locked
+ * read-modify-write: ripen__bump's pattern), read by anyone who sums the
+ * blocks (Tokio's per-worker metrics blocks, runtime/metrics/worker.rs, do
+ * the same). A block is one anonymous mmap of about 300 KB: 65 slots times
+ * two histograms of 280 buckets. Its pages stay zero pages, which cost no
+ * memory, until a class is first used, so a pool that uses three classes
+ * touches a few pages per worker. Classes at or beyond RIPEN_MAX_CLASSES
+ * share the last slot, "other": a large id is never an error.
+ *
+ * What the worker cannot count itself is counted where it happens:
+ * external submits with one relaxed RMW on the target worker's
+ * ext_submitted[class] (submit does a seq_cst RMW on that worker's
+ * inbox_in anyway; only producers that feed one worker with one class
+ * share the line), releases and cancels of timed tasks under timer_lock,
+ * and the rare ones (cancels from outside, rejects, sheds) with relaxed
+ * RMWs on pool-wide arrays. The counts mirror ripen_pool_stats exactly
+ * (accounting.c's in- and out-sides), so that per class, once quiet,
+ * submitted = started + cancelled + queued.
+ *
+ * Histograms are log-linear (HdrHistogram's layout; Go's runtime uses the
+ * same idea with 4 sub-buckets, 25% error): 64 ns units, 8 sub-buckets
+ * per power of two, so every bucket above 512 ns spans at most 12.5% of
+ * its lower bound, up to 2^43 ns (2.4 hours; the last bucket is open
+ * above). Quantiles read the midpoint of the bucket that holds the rank
+ * (within 6.25%), clamped to the exact maximum; sum, mean and max are
+ * exact. A histogram's count is the sum of its buckets, so a reader's
+ * cumulative buckets are monotone and end at the count by construction.
+ *
+ * The clock: two CLOCK_MONOTONIC reads per task (start, return), through
+ * the vDSO. The submit time is already there (a task's `seq` is its submit
+ * time on that clock), and so is a timed task's release time, so the wait
+ * costs one read and the run one more. A calibrated TSC would be cheaper
+ * per read, but it would need its own calibration against the clock of
+ * submit times, re-done as NTP slews CLOCK_MONOTONIC, and it is not
+ * synchronised on every machine a server runs on; the vDSO read is what
+ * the rest of ripen uses. Measured cost: the README's "Metrics" section
+ * and bench_submit's Metrics rows (recording on against a pool with
+ * opts.metrics_off, in the same run). metrics_off skips both reads and
+ * the histogram writes; the per-class counts stay.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "fault-internal.h"
+#include "metrics-internal.h"
+#include "watch-internal.h"
+
+static const double default_edges[] = {
+	0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1,
+	0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+};
+#define RIPEN_N_DEFAULT_EDGES (sizeof(default_edges) / sizeof(default_edges[0]))
+#define RIPEN_MAX_USER_EDGES 16u
+
+static _Atomic uint32_t pool_counter;
+
+void ripen__hbucket_bounds(unsigned i, uint64_t *lo, uint64_t *hi)
+{
+	unsigned e, sub;
+
+	if (i < RIPEN_H_SUB) {
+		*lo = (uint64_t)i << RIPEN_H_UNIT_SHIFT;
+		*hi = (uint64_t)(i + 1) << RIPEN_H_UNIT_SHIFT;
+		return;
+	}
+	e = i / RIPEN_H_SUB + RIPEN_H_SUB_BITS - 1u;
+	sub = i % RIPEN_H_SUB;
+	*lo = ((uint64_t)(RIPEN_H_SUB + sub) << (e - RIPEN_H_SUB_BITS)) << RIPEN_H_UNIT_SHIFT;
+	*hi = i == RIPEN_H_BUCKETS - 1u ? UINT64_MAX :
+	      ((uint64_t)(RIPEN_H_SUB + sub + 1) << (e - RIPEN_H_SUB_BITS)) << RIPEN_H_UNIT_SHIFT;
+}
+
+uint64_t ripen__hist_quantile(const uint64_t *b, uint64_t n, uint64_t max_ns, double q)
+{
+	uint64_t rank, cum = 0;
+
+	if (n == 0)
+		return 0;
+	if (!(q > 0))
+		q = 0;
+	if (q > 1)
+		q = 1;
+	rank = (uint64_t)(q * (double)n);
+	if ((double)rank < q * (double)n)
+		rank++; /* ceil */
+	if (rank == 0)
+		rank = 1;
+	for (unsigned i = 0; i < RIPEN_H_BUCKETS; i++) {
+		cum += b[i];
+		if (cum >= rank) {
+			uint64_t lo, hi, mid;
+
+			ripen__hbucket_bounds(i, &lo, &hi);
+			mid = hi == UINT64_MAX ? lo : lo + (hi - lo) / 2;
+			return mid < max_ns ? mid : max_ns;
+		}
+	}
+	return max_ns; /* a racing reader saw a short sum */
+}
+
+int ripen__metrics_init(struct ripen_pool *pool, const char *name, bool on)
+{
+	struct ripen__metrics *m = RIPEN_FAULT(RIPEN_FAULT_POOL_ALLOC) ? NULL :
+		aligned_alloc(RIPEN_CACHELINE, (sizeof(*m) + RIPEN_CACHELINE - 1) &
+					       ~(size_t)(RIPEN_CACHELINE - 1));
+	double one = 1.0;
+	uint64_t one_bits;
+
+	if (m == NULL)
+		return -ENOMEM;
+	memset(m, 0, sizeof(*m));
+	memcpy(&one_bits, &one, sizeof(one_bits));
+	for (unsigned i = 0; i < RIPEN_MSLOTS; i++)
+		atomic_init(&m->factor_bits[i], one_bits);
+	m->edges = malloc((RIPEN_N_DEFAULT_EDGES + RIPEN_MAX_USER_EDGES) * sizeof(double));
+	if (m->edges == NULL) {
+		free(m);
+		return -ENOMEM;
+	}
+	memcpy(m->edges, default_edges, sizeof(default_edges));
+	m->nedges = RIPEN_N_DEFAULT_EDGES;
+	if (name != NULL && name[0] != '\0')
+		snprintf(m->pool_name, sizeof(m->pool_name), "%s", name);
+	else
+		/* relaxed: a unique number is all that is needed */
+		snprintf(m->pool_name, sizeof(m->pool_name), "ripen%u",
+			 atomic_fetch_add_explicit(&pool_counter, 1, memory_order_relaxed) + 1);
+	m->on = on;
+	pthread_mutex_init(&m->lock, NULL);
+	for (unsigned i = 0; i < pool->nworkers; i++) {
+		struct ripen__worker *w = &pool->workers[i];
+		void *p = mmap(NULL, sizeof(struct ripen__wmetrics), PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED) {
+			pool->metrics = m;
+			ripen__metrics_fini(pool);
+			return -ENOMEM;
+		}
+		w->m = p; /* zero pages: every counter starts at 0 */
+		w->metrics_on = on;
+	}
+	pool->metrics = m;
+	return 0;
+}
+
+void ripen__metrics_fini(struct ripen_pool *pool)
+{
+	struct ripen__metrics *m = pool->metrics;
+
+	for (unsigned i = 0; i < pool->nworkers; i++) {
+		struct ripen__worker *w = &pool->workers[i];
+
+		if (w->m != NULL)
+			munmap(w->m, sizeof(struct ripen__wmetrics));
+		w->m = NULL;
+	}
+	if (m == NULL)
+		return;
+	for (unsigned i = 0; i < RIPEN_MAX_CLASSES; i++)
+		free(m->names[i]);
+	free(m->edges);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+	pool->metrics = NULL;
+}
+
+void ripen__m_cancelled(struct ripen_pool *pool, struct ripen__worker *self, uint32_t c)
+{
+	unsigned s = ripen__mslot(c);
+
+	if (self != NULL && self->pool == pool) {
+		_Atomic uint64_t *x = &self->m->cls[s].cancelled;
+
+		/* relaxed: single writer (the worker) */
+		atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+	} else {
+		/* relaxed: statistics */
+		atomic_fetch_add_explicit(&pool->metrics->ext_cancelled[s], 1, memory_order_relaxed);
+	}
+}
+
+void ripen__m_lateness(struct ripen_pool *pool, uint64_t late_ns)
+{
+	ripen__hist_add(&pool->metrics->lateness, late_ns);
+}
+
+/* relaxed loads throughout the readers: monitoring sums, exact once quiet */
+static uint64_t ld(_Atomic uint64_t *x)
+{
+	return atomic_load_explicit(x, memory_order_relaxed);
+}
+
+void ripen__m_snapshot(struct ripen_pool *pool, unsigned slot, struct ripen__csnap *s)
+{
+	struct ripen__metrics *m = pool->metrics;
+	uint64_t *wb = s->wait_b, *rb = s->run_b;
+
+	memset(s, 0, sizeof(*s));
+	s->wait_b = wb;
+	s->run_b = rb;
+	if (wb != NULL)
+		memset(wb, 0, RIPEN_H_BUCKETS * sizeof(uint64_t));
+	if (rb != NULL)
+		memset(rb, 0, RIPEN_H_BUCKETS * sizeof(uint64_t));
+	/* started first, with acquire (pairs with the release in
+	 * ripen__m_started): every start we count has its submit counted
+	 * in what we read after it */
+	for (unsigned i = 0; i < pool->nworkers; i++)
+		s->started += atomic_load_explicit(&pool->workers[i].m->cls[slot].started,
+						   memory_order_acquire);
+	for (unsigned i = 0; i < pool->nworkers; i++) {
+		struct ripen__wmetrics *wm = pool->workers[i].m;
+		struct ripen__mclass *mc = &wm->cls[slot];
+
+		s->submitted += ld(&mc->submitted) + ld(&wm->ext_submitted[slot]);
+		s->cancelled += ld(&mc->cancelled);
+		if (wb == NULL)
+			continue;
+		for (unsigned k = 0; k < RIPEN_H_BUCKETS; k++) {
+			uint64_t x = ld(&mc->wait.b[k]), y = ld(&mc->run.b[k]);
+
+			wb[k] += x;
+			s->wait_n += x;
+			rb[k] += y;
+			s->run_n += y;
+		}
+		s->wait_sum += ld(&mc->wait.sum_ns);
+		s->run_sum += ld(&mc->run.sum_ns);
+		if (ld(&mc->wait.max_ns) > s->wait_max)
+			s->wait_max = ld(&mc->wait.max_ns);
+		if (ld(&mc->run.max_ns) > s->run_max)
+			s->run_max = ld(&mc->run.max_ns);
+	}
+	s->cancelled += ld(&m->ext_cancelled[slot]) + ld(&m->timer_cancelled[slot]);
+	/* a timed task cancelled in the timer heap counts as submitted and
+	 * cancelled, as in ripen_pool_stats */
+	s->submitted += ld(&m->timer_submitted[slot]) + ld(&m->timer_cancelled[slot]);
+	s->rejected = ld(&m->rejected[slot]);
+	s->shed = ld(&m->shed[slot]);
+}
+
+void ripen__m_sum_wait(struct ripen_pool *pool, unsigned slot, uint64_t *b, uint64_t *sum,
+		       uint64_t *n)
+{
+	memset(b, 0, RIPEN_H_BUCKETS * sizeof(uint64_t));
+	*sum = 0;
+	*n = 0;
+	for (unsigned i = 0; i < pool->nworkers; i++) {
+		struct ripen__hist *h = &pool->workers[i].m->cls[slot].wait;
+
+		for (unsigned k = 0; k < RIPEN_H_BUCKETS; k++) {
+			uint64_t x = ld(&h->b[k]);
+
+			b[k] += x;
+			*n += x;
+		}
+		*sum += ld(&h->sum_ns);
+	}
+}
+
+uint64_t ripen__m_started_total(struct ripen_pool *pool, unsigned slot)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < pool->nworkers; i++)
+		n += ld(&pool->workers[i].m->cls[slot].started);
+	return n;
+}

@@ -1,0 +1,534 @@
+/*
+ * Watchers: "VIP work waits more than 2 ms on average", "batch's share of
+ * the starts rose 40%", followed by a callback, a shed or a downgrade.
+ *
+ * A watcher measures one class over a sliding window, from the recording
+ * (metrics.c). It keeps a ring of snapshots of the class's cumulative
+ * figures, one every window/4; a value over "the window" is the current
+ * figure minus the newest snapshot at least one window old, so it covers
+ * the last 1 to 1.25 windows, and needs no writes on the hot path at all
+ * (HdrHistogram's interval recorder swaps histograms for the same purpose;
+ * with cumulative, single-writer histograms a difference does it without
+ * the swap). Rules are evaluated on the rebalancer thread every
+ * min(window/4, 100 ms), never more often than every 100 us.
+ *
+ * Firing: the value rising above the threshold fires the watcher (event
+ * with firing = true, the action applied); it clears (firing = false, the
+ * action undone) once the value is at or below threshold * (1 - hysteresis)
+ * and it has fired for at least one window. The band and the dwell keep a
+ * value that hovers at the threshold from flapping; CockroachDB's elastic
+ * CPU controller and CoDel also act on windows, not on single samples.
+ *
+ * Actions. SHED sets the class's bit in pool->shed_mask: submits of that
+ * class get -EBUSY and are counted as shed, until the last shedding
+ * watcher of the class clears. DOWNGRADE multiplies the class's weight in
+ * the class-weight policy by the product of the factors of the firing
+ * downgrade watchers of that class (recomputed from scratch on every
+ * change, so nothing drifts), then bumps policy_gen so that every worker
+ * re-keys its heap as after a policy swap. A pool whose policy has no
+ * class-weight layer is not affected by DOWNGRADE (only the callback runs).
+ *
+ * Callbacks run on the rebalancer thread after the evaluation, with the
+ * watchers' lock released and outside every RCU read-side section, so they
+ * may swap policies and add or remove watchers. ripen_pool_unwatch waits
+ * for a delivery in progress (unless called from a callback), so that a
+ * callback never runs after its watcher is gone.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics-internal.h"
+#include "park-internal.h"
+#include "watch-internal.h"
+
+#define RIPEN_WATCH_EVAL_MAX_NS 100000000ull	/* evaluate at least every 100 ms */
+#define RIPEN_WATCH_EVAL_MIN_NS 100000ull	/* and at most every 100 us */
+#define RIPEN_WATCH_RING 9u			/* two windows of window/4 snapshots, + 1 */
+
+struct wsnap {
+	uint64_t t;
+	uint64_t n, sum;		/* wait: count and sum (ns) */
+	uint64_t started_c, started_all;
+	uint64_t *b;			/* wait buckets (wait kinds only) */
+};
+
+struct watch {
+	uint32_t id;
+	struct ripen_watch_opts o;
+	unsigned slot, target_slot;
+	uint64_t eval_every, snap_every;
+	uint64_t next_eval, next_snap;
+	struct wsnap ring[RIPEN_WATCH_RING];
+	unsigned head, count;		/* ring: newest at head */
+	bool firing;
+	uint64_t fired_at, firings;
+	double value;
+	uint64_t *scratch;		/* current wait buckets */
+};
+
+struct ripen__watchers {
+	pthread_mutex_t lock;
+	pthread_cond_t done;		/* a delivery ended */
+	bool delivering;
+	uint32_t next_id;
+	unsigned n;
+	struct watch *w[RIPEN_MAX_WATCHES];
+	unsigned shed_count[RIPEN_MSLOTS];
+};
+
+static bool wait_kind(enum ripen_watch_kind k)
+{
+	return k == RIPEN_WATCH_WAIT_MEAN || k == RIPEN_WATCH_WAIT_QUANTILE;
+}
+
+static struct ripen__watchers *watchers_of(struct ripen_pool *pool)
+{
+	return pool->watchers;
+}
+
+int ripen__watch_init(struct ripen_pool *pool)
+{
+	struct ripen__watchers *ws = calloc(1, sizeof(*ws));
+
+	if (ws == NULL)
+		return -ENOMEM;
+	pthread_mutex_init(&ws->lock, NULL);
+	pthread_cond_init(&ws->done, NULL);
+	ws->next_id = 1;
+	pool->watchers = ws;
+	return 0;
+}
+
+static void watch_free(struct watch *w)
+{
+	for (unsigned i = 0; i < RIPEN_WATCH_RING; i++)
+		free(w->ring[i].b);
+	free(w->scratch);
+	free(w);
+}
+
+void ripen__watch_fini(struct ripen_pool *pool)
+{
+	struct ripen__watchers *ws = watchers_of(pool);
+
+	if (ws == NULL)
+		return;
+	for (unsigned i = 0; i < RIPEN_MAX_WATCHES; i++)
+		if (ws->w[i] != NULL)
+			watch_free(ws->w[i]);
+	pthread_mutex_destroy(&ws->lock);
+	pthread_cond_destroy(&ws->done);
+	free(ws);
+	pool->watchers = NULL;
+}
+
+/* ------------------------------------------------------------ measuring */
+
+static uint64_t started_all(struct ripen_pool *pool)
+{
+	uint64_t n = 0;
+
+	for (unsigned s = 0; s < RIPEN_MSLOTS; s++)
+		n += ripen__m_started_total(pool, s);
+	return n;
+}
+
+/* The class's cumulative figures now, into s (b: scratch or ring buffer). */
+static void measure(struct ripen_pool *pool, struct watch *w, struct wsnap *s, uint64_t now)
+{
+	s->t = now;
+	if (wait_kind(w->o.kind))
+		ripen__m_sum_wait(pool, w->slot, s->b, &s->sum, &s->n);
+	if (w->o.kind == RIPEN_WATCH_SHARE_RISE) {
+		s->started_c = ripen__m_started_total(pool, w->slot);
+		s->started_all = started_all(pool);
+	}
+}
+
+/* The newest ring snapshot taken at or before `t`, else the oldest one. */
+static const struct wsnap *snap_before(const struct watch *w, uint64_t t, bool *found)
+{
+	const struct wsnap *oldest = NULL;
+
+	*found = false;
+	for (unsigned k = 0; k < w->count; k++) {
+		const struct wsnap *s = &w->ring[(w->head + RIPEN_WATCH_RING - k) % RIPEN_WATCH_RING];
+
+		oldest = s;
+		if (s->t <= t) {
+			*found = true;
+			return s;
+		}
+	}
+	return oldest;
+}
+
+/* t - d, or 0 */
+static uint64_t back(uint64_t t, uint64_t d)
+{
+	return t > d ? t - d : 0;
+}
+
+static double share(uint64_t c1, uint64_t a1, uint64_t c0, uint64_t a0, bool *any)
+{
+	*any = a1 > a0;
+	return *any ? (double)(c1 - c0) / (double)(a1 - a0) : 0.0;
+}
+
+/* The watcher's value at now (cur: the figures now). */
+static double value_of(struct ripen_pool *pool, struct watch *w, const struct wsnap *cur,
+		       uint64_t now)
+{
+	const struct wsnap *a, *b;
+	bool found, any_now, any_prev;
+	double s_now, s_prev;
+	struct ripen__csnap cs;
+
+	switch (w->o.kind) {
+	case RIPEN_WATCH_WAIT_MEAN:
+		a = snap_before(w, back(now, w->o.window_ns), &found);
+		if (cur->n <= a->n)
+			return 0; /* nothing started in the window: no evidence */
+		return (double)(cur->sum - a->sum) / 1e9 / (double)(cur->n - a->n);
+	case RIPEN_WATCH_WAIT_QUANTILE:
+		a = snap_before(w, back(now, w->o.window_ns), &found);
+		if (cur->n <= a->n)
+			return 0;
+		for (unsigned k = 0; k < RIPEN_H_BUCKETS; k++)
+			w->scratch[k] = cur->b[k] - a->b[k];
+		return (double)ripen__hist_quantile(w->scratch, cur->n - a->n, UINT64_MAX,
+						    w->o.quantile) / 1e9;
+	case RIPEN_WATCH_SHARE_RISE:
+		a = snap_before(w, back(now, w->o.window_ns), &found);
+		if (!found)
+			return 0; /* less than one window of history */
+		b = snap_before(w, back(a->t, w->o.window_ns), &found);
+		if (!found)
+			return 0;
+		s_now = share(cur->started_c, cur->started_all, a->started_c, a->started_all, &any_now);
+		s_prev = share(a->started_c, a->started_all, b->started_c, b->started_all, &any_prev);
+		if (!any_now || !any_prev)
+			return 0;
+		if (s_prev == 0)
+			return s_now > 0 ? HUGE_VAL : 0;
+		return s_now / s_prev - 1.0;
+	case RIPEN_WATCH_QUEUED:
+		cs.wait_b = NULL;
+		cs.run_b = NULL;
+		ripen__m_snapshot(pool, w->slot, &cs);
+		return cs.submitted > cs.started + cs.cancelled ?
+		       (double)(cs.submitted - cs.started - cs.cancelled) : 0;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ actions */
+
+static void set_factor(struct ripen_pool *pool, unsigned slot, double f)
+{
+	uint64_t bits;
+
+	memcpy(&bits, &f, sizeof(bits));
+	/* relaxed: published by the policy_gen bump below */
+	atomic_store_explicit(&pool->metrics->factor_bits[slot], bits, memory_order_relaxed);
+}
+
+/* Re-derive the shed bit and the weight factor of `slot` from the firing
+ * watchers (lock held). */
+static void apply_actions(struct ripen_pool *pool, struct ripen__watchers *ws, unsigned slot)
+{
+	double f = 1.0;
+	unsigned shed = 0;
+	uint64_t bit = 1ull << (slot % 64u);
+
+	for (unsigned i = 0; i < RIPEN_MAX_WATCHES; i++) {
+		struct watch *w = ws->w[i];
+
+		if (w == NULL || !w->firing || w->target_slot != slot)
+			continue;
+		if (w->o.action == RIPEN_WATCH_SHED)
+			shed++;
+		else if (w->o.action == RIPEN_WATCH_DOWNGRADE)
+			f *= w->o.factor;
+	}
+	if (shed != ws->shed_count[slot]) {
+		ws->shed_count[slot] = shed;
+		/* release: the shed flag; submits read it relaxed, a racing
+		 * submit may go either way */
+		if (shed)
+			atomic_fetch_or_explicit(&pool->shed_mask[slot / 64u], bit, memory_order_release);
+		else
+			atomic_fetch_and_explicit(&pool->shed_mask[slot / 64u], ~bit, memory_order_release);
+	}
+	if (ripen__class_factor(pool->metrics->factor_bits, slot) != f) {
+		set_factor(pool, slot, f);
+		/* release: after the factor; workers acquire the generation at
+		 * their next step and re-key (as after ripen_pool_set_policy) */
+		atomic_fetch_add_explicit(&pool->policy_gen, 1, memory_order_release);
+		ripen__rebalancer_poke(pool);
+	}
+}
+
+/* ------------------------------------------------------------ the API */
+
+int ripen_pool_watch(struct ripen_pool *pool, const struct ripen_watch_opts *opts, uint32_t *id)
+{
+	struct ripen_watch_opts o = RIPEN_WATCH_OPTS_INIT;
+	struct ripen__watchers *ws;
+	struct watch *w;
+	unsigned slot;
+	uint64_t now;
+
+	if (id != NULL)
+		*id = 0;
+	if (pool == NULL || opts == NULL || id == NULL ||
+	    opts->size < offsetof(struct ripen_watch_opts, window_ns) + sizeof(uint64_t) ||
+	    opts->size > sizeof(o))
+		return -EINVAL;
+	memcpy(&o, opts, opts->size);
+	if ((unsigned)o.kind > RIPEN_WATCH_QUEUED ||
+	    !isfinite(o.threshold) || o.window_ns == 0 ||
+	    !(o.hysteresis >= 0 && o.hysteresis < 1) ||
+	    (o.kind == RIPEN_WATCH_WAIT_QUANTILE && !(o.quantile > 0 && o.quantile < 1)) ||
+	    (o.action != RIPEN_WATCH_NOTIFY && o.action != RIPEN_WATCH_SHED &&
+	     o.action != RIPEN_WATCH_DOWNGRADE) ||
+	    (o.action == RIPEN_WATCH_DOWNGRADE && !(isfinite(o.factor) && o.factor > 0)) ||
+	    (o.action == RIPEN_WATCH_NOTIFY && o.fn == NULL))
+		return -EINVAL;
+	if (pool->period_ns == 0 || (wait_kind(o.kind) && !pool->metrics->on))
+		return -ENOTSUP;
+	if (o.hysteresis == 0)
+		o.hysteresis = 0.1;
+	/* relaxed: a one-way flag; a watcher added during a shutdown is
+	 * simply never evaluated again */
+	if (atomic_load_explicit(&pool->closed, memory_order_relaxed))
+		return -ESHUTDOWN;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return -ENOMEM;
+	w->o = o;
+	w->o.size = sizeof(o);
+	slot = ripen__mslot(o.class_id);
+	w->slot = slot;
+	w->target_slot = ripen__mslot(o.target_class);
+	w->snap_every = o.window_ns / 4 ? o.window_ns / 4 : 1;
+	w->eval_every = w->snap_every;
+	if (w->eval_every > RIPEN_WATCH_EVAL_MAX_NS)
+		w->eval_every = RIPEN_WATCH_EVAL_MAX_NS;
+	if (w->eval_every < RIPEN_WATCH_EVAL_MIN_NS)
+		w->eval_every = RIPEN_WATCH_EVAL_MIN_NS;
+	if (wait_kind(o.kind)) {
+		if ((w->scratch = malloc(RIPEN_H_BUCKETS * sizeof(uint64_t))) == NULL) {
+			watch_free(w);
+			return -ENOMEM;
+		}
+		for (unsigned i = 0; i < RIPEN_WATCH_RING; i++)
+			if ((w->ring[i].b = malloc(RIPEN_H_BUCKETS * sizeof(uint64_t))) == NULL) {
+				watch_free(w);
+				return -ENOMEM;
+			}
+	}
+	now = ripen__now_ns();
+	measure(pool, w, &w->ring[0], now); /* the window's first base */
+	w->head = 0;
+	w->count = 1;
+	w->next_snap = ripen__sat_add(now, w->snap_every);
+	w->next_eval = ripen__sat_add(now, w->eval_every);
+
+	ws = watchers_of(pool);
+	pthread_mutex_lock(&ws->lock);
+	if (ws->n == RIPEN_MAX_WATCHES) {
+		pthread_mutex_unlock(&ws->lock);
+		watch_free(w);
+		return -ENOSPC;
+	}
+	w->id = ws->next_id++;
+	if (ws->next_id == 0)
+		ws->next_id = 1;
+	for (unsigned i = 0; i < RIPEN_MAX_WATCHES; i++)
+		if (ws->w[i] == NULL) {
+			ws->w[i] = w;
+			break;
+		}
+	ws->n++;
+	*id = w->id;
+	pthread_mutex_unlock(&ws->lock);
+	ripen__rebalancer_poke(pool); /* it sleeps until the next thing it knows of */
+	return 0;
+}
+
+int ripen_pool_unwatch(struct ripen_pool *pool, uint32_t id)
+{
+	struct ripen__watchers *ws;
+	struct watch *w = NULL;
+
+	if (pool == NULL)
+		return -EINVAL;
+	ws = watchers_of(pool);
+	pthread_mutex_lock(&ws->lock);
+	for (unsigned i = 0; i < RIPEN_MAX_WATCHES; i++)
+		if (ws->w[i] != NULL && ws->w[i]->id == id) {
+			w = ws->w[i];
+			ws->w[i] = NULL;
+			ws->n--;
+			break;
+		}
+	if (w == NULL) {
+		pthread_mutex_unlock(&ws->lock);
+		return -ENOENT;
+	}
+	if (w->firing)
+		apply_actions(pool, ws, w->target_slot); /* w is out of the list: undone */
+	/* a callback of this watcher may be running on the rebalancer: wait
+	 * for the delivery to end, unless we are that callback */
+	while (ws->delivering && ripen__in_callback != RIPEN_CB_WATCH)
+		pthread_cond_wait(&ws->done, &ws->lock);
+	pthread_mutex_unlock(&ws->lock);
+	watch_free(w);
+	return 0;
+}
+
+size_t ripen__watch_list(struct ripen_pool *pool, struct ripen__watch_info *out, size_t max)
+{
+	struct ripen__watchers *ws = watchers_of(pool);
+	size_t n = 0;
+
+	pthread_mutex_lock(&ws->lock);
+	for (unsigned i = 0; i < RIPEN_MAX_WATCHES && n < max; i++) {
+		struct watch *w = ws->w[i];
+
+		if (w == NULL)
+			continue;
+		out[n].id = w->id;
+		out[n].class_id = w->o.class_id;
+		out[n].kind = w->o.kind;
+		out[n].firing = w->firing;
+		out[n].firings = w->firings;
+		out[n].value = w->value;
+		n++;
+	}
+	pthread_mutex_unlock(&ws->lock);
+	return n;
+}
+
+/* ------------------------------------------------------------ the tick */
+
+struct pending {
+	uint32_t id;
+	ripen_watch_fn *fn;
+	void *arg;
+	struct ripen_watch_event ev;
+};
+
+/* Evaluate w at now (lock held); true when an event is to be delivered. */
+static bool evaluate(struct ripen_pool *pool, struct ripen__watchers *ws, struct watch *w,
+		     uint64_t now, struct ripen_watch_event *ev)
+{
+	struct wsnap cur = { .b = w->scratch };
+	uint64_t *cur_b = NULL;
+	bool changed = false;
+	double v;
+
+	if (wait_kind(w->o.kind)) {
+		/* the current figures into the next ring slot when a snapshot
+		 * is due (it then doubles as the base of later windows) */
+		cur_b = malloc(RIPEN_H_BUCKETS * sizeof(uint64_t));
+		if (cur_b == NULL)
+			return false; /* try again at the next tick */
+		cur.b = cur_b;
+	}
+	measure(pool, w, &cur, now);
+	v = value_of(pool, w, &cur, now);
+	w->value = v;
+	if (!w->firing && v > w->o.threshold) {
+		w->firing = true;
+		w->fired_at = now;
+		w->firings++;
+		changed = true;
+	} else if (w->firing && v <= w->o.threshold * (1.0 - w->o.hysteresis) &&
+		   now - w->fired_at >= w->o.window_ns) {
+		w->firing = false;
+		changed = true;
+	}
+	if (now >= w->next_snap) {
+		unsigned h = (w->head + 1) % RIPEN_WATCH_RING;
+		uint64_t *keep = w->ring[h].b;
+
+		w->ring[h] = cur;
+		if (cur_b != NULL) {
+			cur_b = keep; /* the old buffer is freed below */
+		}
+		w->head = h;
+		if (w->count < RIPEN_WATCH_RING)
+			w->count++;
+		w->next_snap = now - w->next_snap < w->snap_every ?
+			       ripen__sat_add(w->next_snap, w->snap_every) :
+			       ripen__sat_add(now, w->snap_every);
+	}
+	free(cur_b);
+	w->next_eval = ripen__sat_add(now, w->eval_every);
+	if (changed) {
+		apply_actions(pool, ws, w->target_slot);
+		ev->id = w->id;
+		ev->class_id = w->o.class_id;
+		ev->kind = w->o.kind;
+		ev->value = v;
+		ev->threshold = w->o.threshold;
+		ev->now_ns = now;
+		ev->firing = w->firing;
+	}
+	return changed && w->o.fn != NULL;
+}
+
+uint64_t ripen__watch_tick(struct ripen_pool *pool, uint64_t now)
+{
+	struct ripen__watchers *ws = watchers_of(pool);
+	struct pending ev[RIPEN_MAX_WATCHES];
+	uint64_t next = UINT64_MAX;
+	unsigned nev = 0;
+
+	pthread_mutex_lock(&ws->lock);
+	if (ws->n == 0) {
+		pthread_mutex_unlock(&ws->lock);
+		return UINT64_MAX;
+	}
+	for (unsigned i = 0; i < RIPEN_MAX_WATCHES; i++) {
+		struct watch *w = ws->w[i];
+
+		if (w == NULL)
+			continue;
+		if (now >= w->next_eval && evaluate(pool, ws, w, now, &ev[nev].ev)) {
+			ev[nev].id = w->id;
+			ev[nev].fn = w->o.fn;
+			ev[nev].arg = w->o.arg;
+			nev++;
+		}
+		if (w->next_eval < next)
+			next = w->next_eval;
+	}
+	if (nev == 0) {
+		pthread_mutex_unlock(&ws->lock);
+		return next;
+	}
+	ws->delivering = true;
+	for (unsigned k = 0; k < nev; k++) {
+		bool live = false;
+
+		/* a callback before this one may have removed this watcher */
+		for (unsigned i = 0; i < RIPEN_MAX_WATCHES && !live; i++)
+			live = ws->w[i] != NULL && ws->w[i]->id == ev[k].id;
+		if (!live)
+			continue;
+		pthread_mutex_unlock(&ws->lock);
+		ripen__in_callback = RIPEN_CB_WATCH;
+		ev[k].fn(pool, &ev[k].ev, ev[k].arg);
+		ripen__in_callback = RIPEN_CB_NONE;
+		pthread_mutex_lock(&ws->lock);
+	}
+	ws->delivering = false;
+	pthread_cond_broadcast(&ws->done);
+	/* a callback may have added watchers: they are due later anyway */
+	pthread_mutex_unlock(&ws->lock);
+	return next;
+}
