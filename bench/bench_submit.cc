@@ -15,6 +15,7 @@
 #include <benchmark/benchmark.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <random>
 #include <thread>
@@ -86,10 +87,11 @@ void RunPrio(benchmark::State &state, Submit submit, WaitIdle wait_idle)
 
 struct RipenPool {
 	ripen_pool *pool = nullptr;
-	explicit RipenPool(unsigned w)
+	explicit RipenPool(unsigned w, bool metrics_off = false)
 	{
 		ripen_pool_opts o = RIPEN_POOL_OPTS_INIT;
 		o.workers = w;
+		o.metrics_off = metrics_off;
 		if (ripen_pool_create(&o, &pool) != 0)
 			abort();
 	}
@@ -158,6 +160,42 @@ void BM_Ripen_Empty(benchmark::State &state) { RipenEmpty(state, 1); }
 void BM_Ripen_EmptyMP(benchmark::State &state) { RipenEmpty(state, kProducers); }
 void BM_Strict_Empty(benchmark::State &state) { StrictEmpty(state, 1); }
 void BM_Strict_EmptyMP(benchmark::State &state) { StrictEmpty(state, kProducers); }
+
+// The recording's cost (runtime/metrics.c): empty tasks through a pool that
+// records (the default) and one with opts.metrics_off, alternating within
+// each iteration so that both see the same machine. Counters: each pool's
+// tasks/s and on/off, the ratio to read (1.00 = free; 0.95 = 5% slower).
+// class_id 1 puts every task in a class of its own (the task extension).
+void BM_Ripen_MetricsCost(benchmark::State &state)
+{
+	RipenPool on((unsigned)state.range(0), false), off((unsigned)state.range(0), true);
+	double t_on = 0, t_off = 0;
+	ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+	o.class_id = (uint32_t)state.range(1);
+	auto run = [&](ripen_pool *pool) {
+		auto t0 = std::chrono::steady_clock::now();
+		for (int i = 0; i < kTasks; i++)
+			if (ripen_submit(pool, EmptyTask, nullptr, &o, nullptr) != 0)
+				abort();
+		ripen_pool_wait_idle(pool, -1);
+		return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+	};
+	int k = 0;
+	for (auto _ : state) {
+		if (k++ & 1) { /* alternate which goes first */
+			t_off += run(off.pool);
+			t_on += run(on.pool);
+		} else {
+			t_on += run(on.pool);
+			t_off += run(off.pool);
+		}
+	}
+	double n = (double)state.iterations() * kTasks;
+	state.SetItemsProcessed(state.iterations() * 2 * kTasks);
+	state.counters["on_tasks/s"] = n / t_on;
+	state.counters["off_tasks/s"] = n / t_off;
+	state.counters["on/off"] = t_off / t_on;
+}
 
 void BM_Ripen_Prio(benchmark::State &state)
 {
@@ -315,6 +353,7 @@ BENCHMARK(BM_Strict_Empty)->Apply(Workers);
 BENCHMARK(BM_Ripen_EmptyMP)->Apply(Workers);
 BENCHMARK(BM_Strict_EmptyMP)->Apply(Workers);
 BENCHMARK(BM_Ripen_Prio)->Apply(Workers);
+BENCHMARK(BM_Ripen_MetricsCost)->Args({2, 0})->Args({2, 1})->UseRealTime();
 BENCHMARK(BM_Strict_Prio)->Apply(Workers);
 #ifdef RIPEN_HAVE_GLIB
 BENCHMARK(BM_GLib_Empty)->Apply(Workers);

@@ -117,6 +117,32 @@ static inline void ripen__hist_add(struct ripen__hist *h, uint64_t ns)
 		atomic_store_explicit(&h->max_ns, ns, memory_order_relaxed);
 }
 
+/*
+ * The recording's clock (metrics.c, "The clock"): CLOCK_MONOTONIC ns, read
+ * as the TSC scaled from a per-worker anchor that is re-read through the
+ * vDSO every millisecond, where the kernel itself keeps time by the TSC;
+ * the vDSO clock everywhere else.
+ */
+extern double ripen__ns_per_tick;	/* 0: no usable TSC */
+extern uint64_t ripen__anchor_ticks;	/* re-anchor after this many ticks */
+void ripen__m_reanchor(struct ripen__worker *w);
+
+static inline uint64_t ripen__m_now(struct ripen__worker *w)
+{
+#if defined(__x86_64__)
+	if (ripen__likely(ripen__ns_per_tick > 0)) {
+		uint64_t d = __builtin_ia32_rdtsc() - w->anchor_tsc;
+
+		if (ripen__unlikely(d >= ripen__anchor_ticks)) { /* stale, or behind: re-read */
+			ripen__m_reanchor(w);
+			return w->anchor_ns;
+		}
+		return w->anchor_ns + (uint64_t)((double)d * ripen__ns_per_tick);
+	}
+#endif
+	return ripen__now_ns();
+}
+
 /* When a task became ready: its release for timed tasks, else its submit. */
 static inline uint64_t ripen__ready_ns(struct ripen_task *t)
 {
@@ -140,19 +166,19 @@ static inline uint64_t ripen__m_started(struct ripen__worker *w, struct ripen__m
 			      memory_order_release);
 	if (!w->metrics_on)
 		return 0;
-	now = ripen__now_ns();
+	now = ripen__m_now(w);
 	ready = ripen__ready_ns(t);
 	ripen__hist_add(&mc->wait, now > ready ? now - ready : 0);
 	return now | 1u; /* never 0 */
 }
 
-static inline void ripen__m_ran(struct ripen__mclass *mc, uint64_t t0)
+static inline void ripen__m_ran(struct ripen__worker *w, struct ripen__mclass *mc, uint64_t t0)
 {
 	uint64_t now;
 
 	if (t0 == 0)
 		return;
-	now = ripen__now_ns();
+	now = ripen__m_now(w);
 	ripen__hist_add(&mc->run, now > t0 ? now - t0 : 0);
 }
 

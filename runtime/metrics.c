@@ -39,17 +39,24 @@
  * exact. A histogram's count is the sum of its buckets, so a reader's
  * cumulative buckets are monotone and end at the count by construction.
  *
- * The clock: two CLOCK_MONOTONIC reads per task (start, return), through
- * the vDSO. The submit time is already there (a task's `seq` is its submit
- * time on that clock), and so is a timed task's release time, so the wait
- * costs one read and the run one more. A calibrated TSC would be cheaper
- * per read, but it would need its own calibration against the clock of
- * submit times, re-done as NTP slews CLOCK_MONOTONIC, and it is not
- * synchronised on every machine a server runs on; the vDSO read is what
- * the rest of ripen uses. Measured cost: the README's "Metrics" section
- * and bench_submit's Metrics rows (recording on against a pool with
- * opts.metrics_off, in the same run). metrics_off skips both reads and
- * the histogram writes; the per-class counts stay.
+ * The clock: two reads per task, at the start and at the return. The
+ * submit time is already there (a task's `seq` is its submit time on
+ * CLOCK_MONOTONIC), and so is a timed task's release time, so the wait
+ * costs one read and the run one more. Through the vDSO those two reads
+ * cost the empty-task benchmark 8% of its rate (bench_submit's
+ * MetricsCost, on/off 0.92 on the 2-core development machine): the vDSO
+ * reads the TSC with a fence and a seqlock around it. So where the kernel
+ * itself keeps time by the TSC (clocksource "tsc": invariant and
+ * synchronised across CPUs, or the kernel would have switched away), the
+ * recording reads the TSC directly and scales it from a per-worker anchor:
+ * a (TSC, CLOCK_MONOTONIC) pair re-read through the vDSO once a
+ * millisecond of ticks has passed, at the rate calibrated once per process
+ * over 2 ms. The error against CLOCK_MONOTONIC stays within the rate's
+ * calibration error times one millisecond (about 20 ns) plus NTP's slew
+ * over that millisecond (under 1 ns at 500 ppm); a wait that comes out
+ * below 0 from that is 0. Elsewhere (no such TSC, other CPUs) the vDSO
+ * read is used. metrics_off skips both reads and the histogram writes;
+ * the per-class counts stay.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -69,6 +76,82 @@ static const double default_edges[] = {
 #define RIPEN_MAX_USER_EDGES 16u
 
 static _Atomic uint32_t pool_counter;
+
+/* ------------------------------------------------------------ the clock */
+
+double ripen__ns_per_tick;
+uint64_t ripen__anchor_ticks;
+static pthread_once_t clock_once = PTHREAD_ONCE_INIT;
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+
+/* Does the kernel keep time by an invariant TSC? */
+static bool tsc_trusted(void)
+{
+	unsigned a, b, c, d;
+	char src[32] = "";
+	FILE *f;
+
+	if (getenv("RIPEN_METRICS_VDSO") != NULL)
+		return false; /* for comparisons: the vDSO clock throughout */
+	if (!__get_cpuid(0x80000007u, &a, &b, &c, &d) || !(d & (1u << 8)))
+		return false; /* no invariant TSC */
+	f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+	if (f == NULL)
+		return false;
+	if (fgets(src, sizeof(src), f) == NULL)
+		src[0] = '\0';
+	fclose(f);
+	return strncmp(src, "tsc", 3) == 0 && (src[3] == '\n' || src[3] == '\0');
+}
+
+static void calibrate(void)
+{
+	uint64_t n0, c0, n1, c1;
+
+	if (!tsc_trusted())
+		return;
+	c0 = __builtin_ia32_rdtsc();
+	n0 = ripen__now_ns();
+	do
+		n1 = ripen__now_ns();
+	while (n1 - n0 < 2000000u);
+	c1 = __builtin_ia32_rdtsc();
+	if (c1 <= c0)
+		return;
+	{
+		double r = (double)(n1 - n0) / (double)(c1 - c0);
+
+		if (!(r > 0.01 && r < 100)) /* 10 MHz .. 100 GHz, else not a TSC we know */
+			return;
+		ripen__anchor_ticks = (uint64_t)(1e6 / r); /* one millisecond */
+		ripen__ns_per_tick = r;
+	}
+}
+
+void ripen__m_reanchor(struct ripen__worker *w)
+{
+	/* the pair is good when no preemption split it: retry a few times */
+	for (int i = 0; i < 4; i++) {
+		uint64_t c0 = __builtin_ia32_rdtsc(), n = ripen__now_ns(), c1 = __builtin_ia32_rdtsc();
+
+		w->anchor_tsc = c0 + (c1 - c0) / 2;
+		w->anchor_ns = n;
+		if ((double)(c1 - c0) * ripen__ns_per_tick < 2000.0)
+			return;
+	}
+}
+#else
+static void calibrate(void)
+{
+}
+
+void ripen__m_reanchor(struct ripen__worker *w)
+{
+	(void)w;
+}
+#endif
 
 void ripen__hbucket_bounds(unsigned i, uint64_t *lo, uint64_t *hi)
 {
@@ -142,6 +225,8 @@ int ripen__metrics_init(struct ripen_pool *pool, const char *name, bool on)
 		snprintf(m->pool_name, sizeof(m->pool_name), "ripen%u",
 			 atomic_fetch_add_explicit(&pool_counter, 1, memory_order_relaxed) + 1);
 	m->on = on;
+	if (on)
+		pthread_once(&clock_once, calibrate);
 	pthread_mutex_init(&m->lock, NULL);
 	for (unsigned i = 0; i < pool->nworkers; i++) {
 		struct ripen__worker *w = &pool->workers[i];

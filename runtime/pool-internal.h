@@ -74,6 +74,7 @@ struct ripen__worker {
 	bool rekeying;			/* a pass is under way (read by thieves under the lock) */
 	struct ripen__wmetrics *m;	/* per-class recording (metrics.c) */
 	bool metrics_on;		/* histograms recorded */
+	uint64_t anchor_tsc, anchor_ns;	/* the recording clock's anchor (metrics-internal.h) */
 	const struct ripen_policy *pol; /* policy for this step (RCU read side) */
 	void *pool_ctx;			/* context for this step (RCU read side) */
 	struct ripen_pool *pool;

@@ -358,7 +358,7 @@ static inline void run_fn(struct ripen__worker *w, struct ripen_task *t)
 	bump(&w->n_run, 1);
 	t0 = ripen__m_started(w, mc, t);
 	t->fn(t->arg);
-	ripen__m_ran(mc, t0);
+	ripen__m_ran(w, mc, t0);
 }
 
 void ripen__run_task(struct ripen__worker *w, struct ripen_task *t)

@@ -15,6 +15,9 @@
  *       build/tools/ripen-cg-driver submitp 20000      (then 40000)
  *   ... spawn 13 (then 14: 16384 more tasks)
  *
+ * RIPEN_CG_METRICS_OFF=1 in the environment creates the pool with
+ * opts.metrics_off: the difference is what the recording costs a task.
+ *
  * Not a benchmark: time under valgrind means nothing.
  */
 #include <stdio.h>
@@ -56,6 +59,7 @@ int main(int argc, char **argv)
 	o.workers = 1;
 	o.start_paused = submit;
 	o.rebalance_period_ns = RIPEN_REBALANCE_OFF;
+	o.metrics_off = getenv("RIPEN_CG_METRICS_OFF") != NULL;
 	if ((rc = ripen_pool_create(&o, &pool)) != 0) {
 		fprintf(stderr, "ripen_pool_create: %s\n", ripen_strerror(rc));
 		return 1;
