@@ -14,7 +14,10 @@
  *   one-shot: ran + cancelled == 1, canary intact;
  *   periodic: final, and no run after a cancel that returned 0;
  * and the pool's counters: submitted == run + cancelled, with every release
- * of a periodic task counted as one submit. Minimum event counts (steals,
+ * of a periodic task counted as one submit; per class (metrics.c), the same
+ * law, submitted == started + cancelled + queued with queued 0 at the end,
+ * the starts equal to the ledger's runs of that class, rejected tasks
+ * counted apart, and the classes summing to the pool's totals. Minimum event counts (steals,
  * stale entries, re-prioritisations, cancels, rescues, merges, periodic
  * runs, inline runs...) make a run that did not reach its races fail.
  *
@@ -30,6 +33,8 @@
 static struct stress_opts opt = { 4, 4, 2.0, 1, 400000 };
 static struct ripen_pool *pool;
 static struct rec *recs;
+static uint8_t *rec_slot;		/* each task's metrics slot (class, or 64: "other") */
+#define PER_CLASS 9u			/* periodic and triggered tasks' class */
 static _Atomic(struct ripen_task *) *handles; /* non-NULL for tasks with a handle */
 static atomic_uint next_id, handled_hi;
 static atomic_int stop_producing, stop_meddling;
@@ -60,6 +65,9 @@ static int submit_rec(unsigned id, uint64_t *rng, bool want_handle, bool allow_t
 	atomic_store(&recs[id].magic, REC_LIVE);
 	o.base = (double)(test_rand(rng) % 1000) / 10.0;
 	o.class_id = (uint32_t)(test_rand(rng) % 4);
+	if (test_rand(rng) % 16 == 0)
+		o.class_id = RIPEN_MAX_CLASSES + (uint32_t)(test_rand(rng) % 1000); /* "other" */
+	rec_slot[id] = (uint8_t)(o.class_id < RIPEN_MAX_CLASSES ? o.class_id : RIPEN_MAX_CLASSES);
 	o.deadline_ns = ripen_now_ns() + test_rand(rng) % 50000000;
 	if (test_rand(rng) % 4 == 0)
 		o.inbox = 1; /* skewed: all to worker 0 */
@@ -107,6 +115,7 @@ static void task_fn(void *arg)
 			break;
 		recs[id].id = id;
 		atomic_store(&recs[id].magic, REC_LIVE);
+		rec_slot[id] = 0;
 		o.not_before_ns = ripen_now_ns() + test_rand(&rng) % 2000000;
 		rc = ripen_submit(pool, task_fn, &recs[id], &o, &h);
 		if (rc != 0) {
@@ -214,6 +223,7 @@ static void *periodic_manager(void *arg)
 			if (test_rand(&rng) % 2)
 				o.not_before_ns = ripen_now_ns() + test_rand(&rng) % 1000000;
 			o.base = 500 + (double)(test_rand(&rng) % 100); /* ahead of the backlog */
+			o.class_id = PER_CLASS;
 			CHECK_OK(ripen_submit(pool, per_fn, &precs[id], &o, &h));
 			atomic_store(&precs[id].h, h);
 			atomic_store(&per_created, id + 1); /* publishes the handle */
@@ -349,12 +359,14 @@ int main(int argc, char **argv)
 	pthread_t prod[64], med[2], swp, pman, pwait[3];
 	uint64_t per_runs = 0, per_cancelled0 = 0;
 	uint64_t ran = 0, cancelled = 0, t0;
+	uint64_t ran_slot[RIPEN_MAX_CLASSES + 1] = { 0 }, canc_slot[RIPEN_MAX_CLASSES + 1] = { 0 };
 	unsigned n;
 
 	stress_parse(argc, argv, &opt);
 	if (opt.producers > 64)
 		opt.producers = 64;
 	recs = calloc(opt.size, sizeof(*recs));
+	rec_slot = calloc(opt.size, sizeof(*rec_slot));
 	handles = calloc(opt.size, sizeof(*handles));
 	precs = calloc(NPER, sizeof(*precs));
 	po.workers = opt.workers;
@@ -412,6 +424,8 @@ int main(int argc, char **argv)
 				   atomic_load(&recs[id].magic));
 		ran += r;
 		cancelled += c;
+		ran_slot[rec_slot[id]] += r;
+		canc_slot[rec_slot[id]] += c;
 		if (atomic_load(&handles[id]) != NULL)
 			ripen_task_release(atomic_load(&handles[id]));
 	}
@@ -440,6 +454,33 @@ int main(int argc, char **argv)
 	/* a periodic task counts one submit per release, and one for a
 	 * cancel while it waited in the timer heap: runs + cancelled0 */
 	CHECK_EQ(st.submitted + atomic_load(&children_refused), n + per_runs + per_cancelled0);
+	/* per class: the conservation law, and the ledger's runs */
+	ran_slot[PER_CLASS] += per_runs;
+	{
+		uint64_t sub = 0, run = 0, canc = 0, rej = 0;
+
+		for (unsigned s = 0; s <= RIPEN_MAX_CLASSES; s++) {
+			struct ripen_class_stats cs = RIPEN_CLASS_STATS_INIT;
+
+			CHECK_OK(ripen_pool_class_stats(pool, s, &cs));
+			CHECK_EQ(cs.submitted, cs.started + cs.cancelled + cs.queued);
+			CHECK_EQ(cs.queued, 0);
+			CHECK_EQ(cs.shed, 0);
+			CHECK_EQ(cs.started, ran_slot[s]);
+			/* a refused child is a cancel in the ledger, a reject here */
+			CHECK_EQ(cs.cancelled + cs.rejected, canc_slot[s] + (s == PER_CLASS ? per_cancelled0 : 0));
+			sub += cs.submitted;
+			run += cs.started;
+			canc += cs.cancelled;
+			rej += cs.rejected;
+		}
+		CHECK_EQ(sub, st.submitted);
+		CHECK_EQ(run, st.run);
+		CHECK_EQ(canc, st.cancelled);
+		CHECK_EQ(rej, st.rejected);
+		CHECK_EQ(rej, atomic_load(&children_refused));
+		REQUIRE_AT_LEAST("tasks in the \"other\" class", ran_slot[RIPEN_MAX_CLASSES], 1);
+	}
 	/* minimum event counts, scaled to the run */
 	REQUIRE_AT_LEAST("steals", st.steals, 10);
 	REQUIRE_AT_LEAST("stale entries dropped", st.stale_dropped, 100);
@@ -455,6 +496,7 @@ int main(int argc, char **argv)
 	REQUIRE_AT_LEAST("inline runs (fork-join)", st.inline_runs, 1);
 	ripen_pool_destroy(pool);
 	free(recs);
+	free(rec_slot);
 	free(handles);
 	free(precs);
 	printf("stress_ledger: ok\n");
