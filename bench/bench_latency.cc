@@ -21,6 +21,13 @@
 // that prediction (0 for FIFO and static, which predict none: FIFO never
 // lets a later task overtake, static always does).
 //
+// Policies 4 and 5 are the feedback loop (runtime/watch.c): class weights
+// {1, 1} over linear aging with a short tau (2 ms), under which waiting
+// normal tasks soon overtake fresh VIP ones; 5 adds a watcher on the VIP
+// class's p99 wait (window 50 ms, threshold 5 mean service times) that
+// downgrades the normal class by 0.1 while it fires (firings counts them).
+// Read vip_p99_us of 5 against 4 at the same load.
+//
 // vip_floor_svc is what no non-preemptive scheduler can beat when the
 // workers are always busy (overload: the 120% runs): a VIP task that
 // arrives first in line still waits for the first of the W tasks in service
@@ -64,8 +71,20 @@ ripen_policy *MakePolicy(int k)
 	case 0: return ripen_policy_fifo();
 	case 1: return ripen_policy_static();
 	case 2: return ripen_policy_linear_aging(0.02);
-	default: return ripen_policy_additive_aging(0.02);
+	case 3: return ripen_policy_additive_aging(0.02);
+	default: {
+		const double w[] = {1, 1};
+		return ripen_policy_class_weights(w, 2, ripen_policy_linear_aging(0.002));
 	}
+	}
+}
+
+std::atomic<int> g_firings{0};
+
+void OnFire(ripen_pool *, const ripen_watch_event *ev, void *)
+{
+	if (ev->firing)
+		g_firings.fetch_add(1, std::memory_order_relaxed);
 }
 
 // Over normal tasks: the arrival of the last VIP task that started before
@@ -95,7 +114,8 @@ uint64_t LongestOvertaken(const std::vector<Job> &jobs)
 	return worst;
 }
 
-const char *kNames[] = {"fifo", "static", "linear_aging", "additive_aging"};
+const char *kNames[] = {"fifo", "static", "linear_aging", "additive_aging", "weights_linear_2ms",
+			"weights_linear_2ms+downgrade"};
 
 void BM_LatencyUnderLoad(benchmark::State &state)
 {
@@ -125,6 +145,22 @@ void BM_LatencyUnderLoad(benchmark::State &state)
 		o.policy = MakePolicy(policy);
 		ripen_pool *pool;
 		ripen_pool_create(&o, &pool);
+		if (policy == 5) {
+			ripen_watch_opts wo = RIPEN_WATCH_OPTS_INIT;
+			uint32_t id;
+			wo.kind = RIPEN_WATCH_WAIT_QUANTILE;
+			wo.class_id = 1;
+			wo.quantile = 0.99;
+			wo.threshold = 5 * mean_service / 1e9;
+			wo.window_ns = 50000000;
+			wo.action = RIPEN_WATCH_DOWNGRADE;
+			wo.target_class = 0;
+			wo.factor = 0.1;
+			wo.fn = OnFire;
+			if (ripen_pool_watch(pool, &wo, &id) != 0)
+				abort();
+		}
+		g_firings.store(0);
 		uint64_t t0 = Now();
 		for (auto &j : jobs) {
 			j.arrival += t0;
@@ -159,6 +195,7 @@ void BM_LatencyUnderLoad(benchmark::State &state)
 	state.counters["vip_floor_svc"] =
 		xm * std::pow(alpha * std::pow(0.01, 1.0 / workers), -1 / (alpha - 1)) / mean_service;
 	state.counters["norm_overtaken_ms"] = (double)overtaken / 1e6;
+	state.counters["firings"] = g_firings.load();
 	const double H = 10, L = 1, tau_ns = 0.02e9, wv = (double)vip_max;
 	double bound = 0;
 	if (policy == 2)
@@ -172,7 +209,7 @@ void BM_LatencyUnderLoad(benchmark::State &state)
 } // namespace
 
 BENCHMARK(BM_LatencyUnderLoad)
-	->ArgsProduct({{0, 1, 2, 3}, {80, 100, 120}})
+	->ArgsProduct({{0, 1, 2, 3, 4, 5}, {80, 100, 120}})
 	->Iterations(1)
 	->Unit(benchmark::kMillisecond)
 	->UseRealTime();
