@@ -787,18 +787,48 @@ static void note_class(void *arg)
 	order[atomic_fetch_add(&norder, 1)] = (int)(uintptr_t)arg;
 }
 
-/* The order of a class-6 task (base 10) and a class-7 one (base 1) in a
- * paused pool under class weights, with or without a DOWNGRADE of class 6
- * by 0.01 in force. */
+/*
+ * The order of a class-6 task (base 10) and a class-7 one (base 1) under
+ * class weights, with or without a DOWNGRADE of class 6 by 0.01 in force.
+ * A blocker task on the one worker pushes both into its own heap (keyed
+ * there and then), plus a class-5 task that keeps class 5 queued (the
+ * watcher's trigger); with the watcher it waits until the downgrade is in
+ * force, so the two entries must be re-keyed to come out in the new order.
+ */
+struct dg {
+	struct ripen_pool *pool;
+	struct events *e;
+	bool downgrade;
+};
+
+static void dg_blocker(void *arg)
+{
+	struct dg *d = arg;
+	struct ripen_task_opts t = RIPEN_TASK_OPTS_INIT;
+
+	t.class_id = 6;
+	t.base = 10;
+	CHECK_OK(ripen_submit(d->pool, note_class, (void *)6, &t, NULL));
+	t.class_id = 7;
+	t.base = 1;
+	CHECK_OK(ripen_submit(d->pool, note_class, (void *)7, &t, NULL));
+	t.class_id = 5;
+	t.base = -1000; /* runs last: keeps class 5 queued meanwhile */
+	CHECK_OK(ripen_submit(d->pool, note_class, (void *)5, &t, NULL));
+	if (d->downgrade) {
+		CHECK(await_events(d->e, true, 1, 10 * SEC));
+		CHECK(ripen__class_factor(d->pool->metrics->factor_bits, 6) == 0.01);
+	}
+}
+
 static void downgrade_round(bool downgrade, int *first)
 {
 	const double wts[] = { 1, 1, 1, 1, 1, 1, 1, 1 };
-	struct ripen_pool *pool = make_pool(1, 0, true,
+	struct ripen_pool *pool = make_pool(1, 0, false,
 					    ripen_policy_class_weights(wts, 8, ripen_policy_static()));
 	struct ripen_watch_opts o = RIPEN_WATCH_OPTS_INIT;
-	struct ripen_task_opts t = RIPEN_TASK_OPTS_INIT;
 	struct events e = { .mu = PTHREAD_MUTEX_INITIALIZER };
-	struct ripen_task *gate;
+	struct dg d = { pool, &e, downgrade };
 	uint32_t id = 0;
 
 	atomic_store(&norder, 0);
@@ -814,21 +844,9 @@ static void downgrade_round(bool downgrade, int *first)
 		o.arg = &e;
 		CHECK_OK(ripen_pool_watch(pool, &o, &id));
 	}
-	t.class_id = 5;
-	t.base = -1000; /* runs last: keeps class 5 queued meanwhile */
-	CHECK_OK(ripen_submit(pool, note_class, (void *)5, &t, &gate));
-	if (downgrade) {
-		CHECK(await_events(&e, true, 1, 10 * SEC));
-		CHECK(ripen__class_factor(pool->metrics->factor_bits, 6) == 0.01);
-	}
-	t.class_id = 6;
-	t.base = 10;
-	CHECK_OK(ripen_submit(pool, note_class, (void *)6, &t, NULL));
-	t.class_id = 7;
-	t.base = 1;
-	CHECK_OK(ripen_submit(pool, note_class, (void *)7, &t, NULL));
-	CHECK_OK(ripen_pool_resume(pool));
-	CHECK_OK(ripen_pool_wait_idle(pool, 10 * (int64_t)SEC));
+	CHECK_OK(ripen_submit(pool, dg_blocker, &d, NULL, NULL));
+	CHECK_OK(ripen_pool_wait_idle(pool, 20 * (int64_t)SEC));
+	CHECK_EQ(atomic_load(&norder), 3);
 	*first = order[0];
 	CHECK_EQ(order[2], 5);
 	if (downgrade) {
@@ -836,7 +854,6 @@ static void downgrade_round(bool downgrade, int *first)
 		CHECK(ripen__class_factor(pool->metrics->factor_bits, 6) == 1.0);
 		CHECK_OK(ripen_pool_unwatch(pool, id));
 	}
-	ripen_task_release(gate);
 	ripen_pool_destroy(pool);
 }
 
