@@ -135,6 +135,14 @@ static struct ripen_policy *pick_policy(uint8_t k)
 }
 
 #define NH 16
+#define NW 8
+
+static void on_watch(struct ripen_pool *pool, const struct ripen_watch_event *ev, void *arg)
+{
+	(void)pool;
+	(void)arg;
+	CHECK((unsigned)ev->kind <= RIPEN_WATCH_QUEUED);
+}
 
 static void fuzz_pool(struct input *in)
 {
@@ -143,7 +151,8 @@ static void fuzz_pool(struct input *in)
 	struct ripen_pool *pool;
 	struct ripen_task *h[NH] = { 0 };
 	bool timed[NH] = { 0 };
-	bool shut = false;
+	uint32_t wid[NW] = { 0 };
+	bool shut = false, shedding = false;
 	int rc;
 
 	po.workers = 1;
@@ -160,7 +169,7 @@ static void fuzz_pool(struct input *in)
 	while (in->n) {
 		uint8_t op = take8(in), i = take8(in) % NH;
 
-		switch (op % 11) {
+		switch (op % 15) {
 		case 0: { /* submit */
 			struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
 			double b = take_double(in);
@@ -192,7 +201,7 @@ static void fuzz_pool(struct input *in)
 				/* timers need the rebalancer */
 				CHECK(is_timed && po.rebalance_period_ns == RIPEN_REBALANCE_OFF);
 			else
-				CHECK(rc == 0 || (shut && rc == -ESHUTDOWN));
+				CHECK(rc == 0 || (shut && rc == -ESHUTDOWN) || (shedding && rc == -EBUSY));
 			if (rc != 0)
 				CHECK(h[i] == NULL);
 			timed[i] = rc == 0 && is_timed;
@@ -245,6 +254,88 @@ static void fuzz_pool(struct input *in)
 			CHECK_OK(ripen_pool_stats(pool, &st));
 			CHECK_GE(st.submitted, st.run + st.cancelled);
 			break;
+		case 10: { /* a watcher with hostile options */
+			struct ripen_watch_opts w = RIPEN_WATCH_OPTS_INIT;
+			uint8_t k = take8(in);
+
+			w.kind = (enum ripen_watch_kind)(k % 6);
+			w.action = (enum ripen_watch_action)((k >> 3) % 4);
+			w.class_id = take8(in);
+			w.target_class = take8(in) % 4 ? take8(in) : 200;
+			w.threshold = take_double(in);
+			w.quantile = take_double(in);
+			w.hysteresis = take8(in) & 1 ? take_double(in) : 0;
+			w.factor = take_double(in);
+			w.window_ns = take_time(in, false);
+			w.fn = (k & 0x40) ? on_watch : NULL;
+			if (wid[i % NW] != 0) {
+				CHECK_OK(ripen_pool_unwatch(pool, wid[i % NW]));
+				wid[i % NW] = 0;
+			}
+			rc = ripen_pool_watch(pool, &w, &wid[i % NW]);
+			CHECK(rc == 0 || rc == -EINVAL || rc == -ENOTSUP || rc == -ESHUTDOWN);
+			if (rc == 0) {
+				CHECK(isfinite(w.threshold) && w.window_ns != 0 && (unsigned)w.kind <= 3);
+				shedding = shedding || w.action == RIPEN_WATCH_SHED;
+			} else {
+				CHECK_EQ(wid[i % NW], 0);
+			}
+			break;
+		}
+		case 11:
+			rc = ripen_pool_unwatch(pool, take8(in) & 1 ? wid[i % NW] : take8(in));
+			CHECK(rc == 0 || rc == -ENOENT);
+			if (rc == 0 || wid[i % NW] == 0)
+				wid[i % NW] = 0;
+			for (unsigned k = 0; k < NW; k++) /* a random id may have hit another */
+				if (wid[k] != 0 && ripen_pool_unwatch(pool, wid[k]) == 0)
+					wid[k] = 0;
+			break;
+		case 12: { /* the exposition, and per-class counts against the pool's */
+			char *buf = NULL;
+			size_t len = 0;
+			FILE *f = open_memstream(&buf, &len);
+			uint64_t started = 0;
+
+			CHECK(f != NULL);
+			CHECK_OK(ripen_metrics_write(pool, f));
+			fclose(f);
+			CHECK(len > 0 && buf[len - 1] == '\n');
+			free(buf);
+			for (unsigned c = 0; c <= RIPEN_MAX_CLASSES; c++) {
+				struct ripen_class_stats cs = RIPEN_CLASS_STATS_INIT;
+
+				CHECK_OK(ripen_pool_class_stats(pool, c, &cs));
+				CHECK_GE(cs.submitted, cs.started + cs.cancelled);
+				started += cs.started;
+			}
+			CHECK_OK(ripen_pool_stats(pool, &st));
+			CHECK_LE(started, st.run + 1); /* read at two instants: one may start between */
+			break;
+		}
+		case 13: { /* class names: hostile bytes, lengths, clashes */
+			char name[200];
+			size_t n = take8(in) % sizeof(name);
+			uint32_t c = take8(in) % 80;
+			bool named;
+
+			for (size_t k = 0; k < n; k++)
+				name[k] = (char)(take8(in) | 1); /* no NUL inside */
+			name[n] = '\0';
+			named = take8(in) & 1;
+			rc = ripen_pool_set_class_name(pool, c, named ? name : NULL);
+			CHECK(rc == 0 || rc == -EINVAL || rc == -EEXIST);
+			if (c >= RIPEN_MAX_CLASSES || (named && (n == 0 || n > 127)))
+				CHECK_EQ(rc, -EINVAL);
+			break;
+		}
+		case 14: {
+			double e[3] = { take_double(in), take_double(in), take_double(in) };
+
+			rc = ripen_metrics_add_edges(pool, e, take8(in) % 4);
+			CHECK(rc == 0 || rc == -EINVAL || rc == -ENOSPC);
+			break;
+		}
 		default:
 			rc = ripen_pool_shutdown(pool, (enum ripen_shutdown)(take8(in) % 3));
 			CHECK(rc == 0 || rc == -EALREADY || rc == -EINVAL);
@@ -258,6 +349,12 @@ static void fuzz_pool(struct input *in)
 	CHECK(ripen_pool_shutdown(pool, RIPEN_SHUTDOWN_CANCEL) == 0 || shut);
 	CHECK_OK(ripen_pool_stats(pool, &st));
 	CHECK_EQ(st.submitted, st.run + st.cancelled);
+	for (unsigned c = 0; c <= RIPEN_MAX_CLASSES; c++) {
+		struct ripen_class_stats cs = RIPEN_CLASS_STATS_INIT;
+
+		CHECK_OK(ripen_pool_class_stats(pool, c, &cs));
+		CHECK_EQ(cs.submitted, cs.started + cs.cancelled);
+	}
 	ripen_pool_destroy(pool);
 	for (int k = 0; k < NH; k++) {
 		if (h[k] != NULL) {
