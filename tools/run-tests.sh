@@ -6,6 +6,7 @@
 # test of every build.
 #
 #   tools/run-tests.sh                normal + TSan builds
+#   (the scrape test needs prometheus and libmicrohttpd-dev: installed here)
 #   RIPEN_ASAN=1 tools/run-tests.sh   adds ASan+UBSan+LSan, and a build with
 #                                     tiny capacities, random yields and fault
 #                                     injection (under ASan) that runs the
@@ -15,8 +16,8 @@
 set -u
 cd "$(dirname "$0")/.."
 
-pkgs=(meson ninja-build pkg-config gcc g++ clang libclang-rt-14-dev
-      liburcu-dev libjemalloc-dev libbenchmark-dev python3)
+pkgs=(meson ninja-build pkg-config gcc g++ libc6-dev clang libclang-rt-14-dev
+      liburcu-dev libjemalloc-dev libbenchmark-dev python3 prometheus libmicrohttpd-dev)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -25,7 +26,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	sudo=""
 	[ "$(id -u)" -ne 0 ] && sudo="sudo"
 	echo "installing: ${missing[*]}"
-	$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+	$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 passed=0
