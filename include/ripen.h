@@ -373,7 +373,9 @@ RIPEN_API int ripen_metrics_add_edges(struct ripen_pool *pool, const double *le_
  * score function (-EDEADLK). Families: ripen_task_wait_seconds and
  * ripen_task_run_seconds (histograms, label class), ripen_tasks_*_total
  * (per class), ripen_tasks_queued, pool-wide counters and gauges; every
- * series carries pool="<opts.name>". */
+ * series carries pool="<opts.name>". A class's series appear once it has a
+ * name or any count; class 0 and "other" are always there (so that rate()
+ * sees a class's first tasks, name the classes you use before they run). */
 RIPEN_API int ripen_metrics_write(struct ripen_pool *pool, FILE *out);
 
 /* ------------------------------------------------------------- watchers */

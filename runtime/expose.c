@@ -386,8 +386,9 @@ int ripen_metrics_write(struct ripen_pool *pool, FILE *out)
 
 	/* Take everything first, then format: the series of one family come
 	 * from one pass over the workers. A class is shown once it has any
-	 * count, or a name (so its series exist from the start, and rate()
-	 * sees its first tasks). */
+	 * count, or a name; class 0 (the default) and "other" always. Shown
+	 * from the start, a class's series let rate() see its first tasks: a
+	 * series that appears with a count of 5 has those 5 lost to rate(). */
 	pthread_mutex_lock(&m->lock);
 	nedges = m->nedges;
 	memcpy(edges, m->edges, nedges * sizeof(double));
@@ -400,7 +401,8 @@ int ripen_metrics_write(struct ripen_pool *pool, FILE *out)
 		c->s.wait_b = bufs + 2 * ncl * RIPEN_H_BUCKETS;
 		c->s.run_b = c->s.wait_b + RIPEN_H_BUCKETS;
 		ripen__m_snapshot(pool, i, &c->s);
-		if (!named && c->s.submitted == 0 && c->s.started == 0 && c->s.cancelled == 0 &&
+		if (!named && i != 0 && i != RIPEN_MSLOT_OTHER && c->s.submitted == 0 &&
+		    c->s.started == 0 && c->s.cancelled == 0 &&
 		    c->s.rejected == 0 && c->s.shed == 0)
 			continue;
 		if (i == RIPEN_MSLOT_OTHER)

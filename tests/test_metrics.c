@@ -460,6 +460,7 @@ static void names_and_escaping(void)
 	CHECK_EQ(series_value(text, "ripen_tasks_started_total{pool=\"t\",class=\"other\"} "), 1);
 	CHECK_EQ(series_value(text, "ripen_tasks_started_total{pool=\"t\",class=\"batch\"} "), 0);
 	CHECK(strstr(text, "class=\"4\"") == NULL); /* unused and unnamed: not shown */
+	CHECK_EQ(series_value(text, "ripen_tasks_started_total{pool=\"t\",class=\"0\"} "), 0);
 	free(text);
 	ripen_pool_destroy(pool);
 }
