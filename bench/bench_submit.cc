@@ -15,6 +15,8 @@
 #include <benchmark/benchmark.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <unistd.h>
 #include <chrono>
 #include <cstdint>
 #include <random>
@@ -197,6 +199,47 @@ void BM_Ripen_MetricsCost(benchmark::State &state)
 	state.counters["on/off"] = t_off / t_on;
 }
 
+// The trace recorder's cost (runtime/trace.c): empty tasks through a pool
+// that records a trace into a temporary file and one that does not,
+// alternating as above. on/off is the ratio to read. (What the recorder
+// costs when off is one load and a branch a task: callgrind, see the
+// README.)
+void BM_Ripen_TraceCost(benchmark::State &state)
+{
+	RipenPool on((unsigned)state.range(0)), off((unsigned)state.range(0));
+	char path[] = "/tmp/ripen-bench-trace.XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0 || ripen_pool_trace_start(on.pool, path) != 0)
+		abort();
+	close(fd);
+	double t_on = 0, t_off = 0;
+	auto run = [&](ripen_pool *pool) {
+		auto t0 = std::chrono::steady_clock::now();
+		for (int i = 0; i < kTasks; i++)
+			if (ripen_submit(pool, EmptyTask, nullptr, nullptr, nullptr) != 0)
+				abort();
+		ripen_pool_wait_idle(pool, -1);
+		return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+	};
+	int k = 0;
+	for (auto _ : state) {
+		if (k++ & 1) {
+			t_off += run(off.pool);
+			t_on += run(on.pool);
+		} else {
+			t_on += run(on.pool);
+			t_off += run(off.pool);
+		}
+	}
+	ripen_pool_trace_stop(on.pool);
+	unlink(path);
+	double n = (double)state.iterations() * kTasks;
+	state.SetItemsProcessed(state.iterations() * 2 * kTasks);
+	state.counters["on_tasks/s"] = n / t_on;
+	state.counters["off_tasks/s"] = n / t_off;
+	state.counters["on/off"] = t_off / t_on;
+}
+
 void BM_Ripen_Prio(benchmark::State &state)
 {
 	RipenPool p((unsigned)state.range(0));
@@ -354,6 +397,7 @@ BENCHMARK(BM_Ripen_EmptyMP)->Apply(Workers);
 BENCHMARK(BM_Strict_EmptyMP)->Apply(Workers);
 BENCHMARK(BM_Ripen_Prio)->Apply(Workers);
 BENCHMARK(BM_Ripen_MetricsCost)->Args({2, 0})->Args({2, 1})->UseRealTime();
+BENCHMARK(BM_Ripen_TraceCost)->Arg(2)->UseRealTime();
 BENCHMARK(BM_Strict_Prio)->Apply(Workers);
 #ifdef RIPEN_HAVE_GLIB
 BENCHMARK(BM_GLib_Empty)->Apply(Workers);

@@ -378,6 +378,25 @@ RIPEN_API int ripen_metrics_add_edges(struct ripen_pool *pool, const double *le_
  * sees a class's first tasks, name the classes you use before they run). */
 RIPEN_API int ripen_metrics_write(struct ripen_pool *pool, FILE *out);
 
+/* ---------------------------------------------------------------- trace */
+
+/*
+ * Record what the pool does into a file (format: ripen-trace.h; for
+ * tools/ripen-replay): one record per task run (ready, start and end
+ * times, class, base, the score it was keyed with, the worker, whether it
+ * was stolen) and per cancel. Workers write into rings of their own and a
+ * writer thread drains them; when the writer falls behind, records are
+ * dropped and counted in the file's trailer, never waited for.
+ * -EINVAL: NULL pool or path. -EALREADY: a trace already runs. -ESHUTDOWN:
+ * the pool is shutting down. -ENOMEM, -EAGAIN, or -errno of opening the
+ * file. -EDEADLK from a score function or a trigger.
+ */
+RIPEN_API int ripen_pool_trace_start(struct ripen_pool *pool, const char *path);
+/* Stop, write the trailer and close the file. A trace still running when
+ * the pool is destroyed is stopped then. -EALREADY: no trace runs. -EIO:
+ * a write failed (the file is incomplete). -EDEADLK as above. */
+RIPEN_API int ripen_pool_trace_stop(struct ripen_pool *pool);
+
 /* ------------------------------------------------------------- watchers */
 
 enum ripen_watch_kind {

@@ -53,6 +53,7 @@ enum ripen__window {
 	RIPEN_WIN_UNLOCK_GATE,		/* worker.c: heap size published, sleepers not yet read */
 	RIPEN_WIN_REKEY_CHUNK,		/* worker.c maybe_rekey: between two chunks */
 	RIPEN_WIN_REQUEUE,		/* rebalance.c requeue: entry current, version not yet bumped */
+	RIPEN_WIN_TRACE_DRAIN,		/* trace.c writer: about to drain the rings */
 	RIPEN_WIN_NWINDOWS
 };
 typedef void ripen__window_fn(enum ripen__window win, void *arg);

@@ -174,7 +174,7 @@ static int wait_timed_inline(struct ripen__worker *self, struct ripen_task *t,
 				 * is for the run, which may hand it to the timer heap */
 				atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
 			ripen__bump(&self->n_inline, 1);
-			ripen__run_timed(self, t);
+			ripen__run_timed(self, t, NULL);
 			continue;
 		}
 		/* not due yet, or running elsewhere: sleep until due, or until

@@ -7,6 +7,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -57,6 +58,10 @@ static inline double ripen__class_factor(const _Atomic uint64_t *factor_bits, ui
 	memcpy(&f, &b, sizeof(f));
 	return f;
 }
+
+/* p as a ripen-replay --policy SPEC ("linear:0.02", "weights:1,10:static",
+ * "custom"), NUL-terminated, truncated to len. */
+void ripen__policy_spec(const struct ripen_policy *p, char *buf, size_t len);
 
 uint64_t ripen__policy_key(const struct ripen_policy *p, const struct ripen_task_view *v,
 			   uint64_t seq, uint64_t ref_ns, const _Atomic uint64_t *factors, bool *bad);

@@ -142,6 +142,33 @@ void ripen_policy_free(struct ripen_policy *p)
 	free(p);
 }
 
+void ripen__policy_spec(const struct ripen_policy *p, char *buf, size_t len)
+{
+	int n = 0;
+
+	if (len == 0)
+		return;
+	switch (p->kind) {
+	case RIPEN_POL_FIFO: n = snprintf(buf, len, "fifo"); break;
+	case RIPEN_POL_STATIC: n = snprintf(buf, len, "static"); break;
+	case RIPEN_POL_LINEAR: n = snprintf(buf, len, "linear:%.9g", p->tau_ns / 1e9); break;
+	case RIPEN_POL_ADDITIVE: n = snprintf(buf, len, "additive:%.9g", p->tau_ns / 1e9); break;
+	case RIPEN_POL_EDF: n = snprintf(buf, len, "edf"); break;
+	case RIPEN_POL_CUSTOM: n = snprintf(buf, len, "custom"); break;
+	case RIPEN_POL_CLASS_WEIGHTS:
+		n = snprintf(buf, len, "weights:");
+		for (size_t i = 0; i < p->nweights && n >= 0 && (size_t)n < len; i++)
+			n += snprintf(buf + n, len - (size_t)n, "%s%.9g", i ? "," : "", p->weights[i]);
+		if (n >= 0 && (size_t)n < len) {
+			n += snprintf(buf + n, len - (size_t)n, ":");
+			if ((size_t)n < len)
+				ripen__policy_spec(p->inner, buf + n, len - (size_t)n);
+		}
+		return;
+	}
+	(void)n;
+}
+
 uint64_t ripen__policy_key(const struct ripen_policy *p, const struct ripen_task_view *v,
 			   uint64_t seq, uint64_t ref_ns, const _Atomic uint64_t *factors, bool *bad)
 {

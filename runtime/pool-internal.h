@@ -40,6 +40,8 @@
 struct ripen__wmetrics;
 struct ripen__metrics;
 struct ripen__watchers;
+struct ripen__tring;
+struct ripen__trace;
 
 struct ripen__worker {
 	/* --- dequeuer side of the inbox: holder of inbox_lock only */
@@ -75,6 +77,7 @@ struct ripen__worker {
 	struct ripen__wmetrics *m;	/* per-class recording (metrics.c) */
 	bool metrics_on;		/* histograms recorded */
 	uint64_t anchor_tsc, anchor_ns;	/* the recording clock's anchor (metrics-internal.h) */
+	struct ripen__tring *_Atomic tring; /* trace ring while a trace runs (trace.c) */
 	const struct ripen_policy *pol; /* policy for this step (RCU read side) */
 	void *pool_ctx;			/* context for this step (RCU read side) */
 	struct ripen_pool *pool;
@@ -141,6 +144,9 @@ struct ripen_pool {
 	_Atomic uint64_t shed_mask[2];	/* class slots shed by watchers (watch.c) */
 	struct ripen__metrics *metrics;	/* per-class recording (metrics.c); in the shell */
 	struct ripen__watchers *watchers; /* watch.c */
+	_Atomic uint32_t tracing;	/* a trace runs: a hint for cancels (trace.c) */
+	pthread_mutex_t trace_lock;	/* rank RIPEN_LOCK_TRACE: start, stop, cancel records */
+	struct ripen__trace *trace;	/* under trace_lock */
 
 	/* --- changes when workers sleep or wake */
 	alignas(RIPEN_CACHELINE) _Atomic uint32_t nsleeping;
@@ -189,8 +195,8 @@ struct ripen_pool {
 };
 
 /*
- * Lock ranks: a thread takes locks only in increasing rank. Four mutexes:
- * three per pool, and alloc.c's depot lock, the innermost: a free may take
+ * Lock ranks: a thread takes locks only in increasing rank. Five mutexes:
+ * four per pool, and alloc.c's depot lock, the innermost: a free may take
  * it under any other lock (a task dropped inside a drain or under the
  * timer lock), and nothing is taken while it is held. Heap and inbox locks
  * are spin locks below the mutexes in rank: thieves only try them; owners
@@ -201,7 +207,9 @@ enum ripen__lock_rank {
 	RIPEN_LOCK_ADMIN = 1,	/* shutdown, destroy, resume */
 	RIPEN_LOCK_SWAP = 2,	/* policy and context swaps */
 	RIPEN_LOCK_TIMER = 3,	/* the timer heap and timed tasks' state */
-	RIPEN_LOCK_DEPOT = 4,	/* alloc.c: the magazine depot */
+	RIPEN_LOCK_TRACE = 4,	/* trace.c: start/stop (takes swap_lock only before it) and cancel
+				 * records (taken holding nothing) */
+	RIPEN_LOCK_DEPOT = 5,	/* alloc.c: the magazine depot */
 };
 
 /* The worker the calling thread is, or NULL. */

@@ -54,6 +54,7 @@
 #include "worker-internal.h"
 #include "metrics-internal.h"
 #include "watch-internal.h"
+#include "trace-internal.h"
 
 #ifdef RIPEN_TINY
 #define RIPEN_HEAP_INIT 2u
@@ -98,6 +99,7 @@ static void free_pool_resources(struct ripen_pool *pool)
 		free(c);
 	}
 	atomic_store_explicit(&pool->ctx, NULL, memory_order_relaxed);
+	ripen__trace_fini(pool); /* a trace still running: its trailer */
 	ripen__watch_fini(pool);
 	free(pool->last_done);
 	free(pool->deal_order);
@@ -113,6 +115,7 @@ static void free_pool_shell(struct ripen_pool *pool)
 	pthread_mutex_destroy(&pool->admin_lock);
 	pthread_mutex_destroy(&pool->swap_lock);
 	pthread_mutex_destroy(&pool->timer_lock);
+	pthread_mutex_destroy(&pool->trace_lock);
 	free(pool);
 }
 
@@ -230,6 +233,7 @@ static void pool_init(struct ripen_pool *pool, const struct ripen_pool_opts *o, 
 	pthread_mutex_init(&pool->admin_lock, NULL);
 	pthread_mutex_init(&pool->swap_lock, NULL);
 	pthread_mutex_init(&pool->timer_lock, NULL);
+	pthread_mutex_init(&pool->trace_lock, NULL);
 	atomic_init(&pool->policy, o->policy);
 	atomic_init(&pool->ctx, NULL);
 	atomic_init(&pool->policy_gen, 0);

@@ -61,6 +61,16 @@ static inline uint64_t ripen__score_key(double score)
 	return (v.u >> 63) ? ~v.u : v.u | (1ULL << 63);
 }
 
+/* The score a key was made from (ripen__score_key's inverse; NaN's key,
+ * RIPEN_KEY_LOWEST, reads back as a tiny negative number). */
+static inline double ripen__key_score(uint64_t key)
+{
+	union { double d; uint64_t u; } v;
+
+	v.u = (key >> 63) ? key & ~(1ULL << 63) : ~key;
+	return v.d;
+}
+
 struct ripen__prioq {
 	struct ripen__entry *a;
 	size_t n;

@@ -30,6 +30,7 @@
 #include "park-internal.h"
 #include "rcu-internal.h"
 #include "metrics-internal.h"
+#include "trace-internal.h"
 
 #define RIPEN_TIMERS_INIT 64u	/* first capacity of the timer heap */
 
@@ -417,5 +418,9 @@ int ripen__cancel(struct ripen_task *t)
 	rc = tm != NULL ? ripen__timer_cancel(t, tm, &count) : ripen__task_try_cancel(t);
 	if (rc == 0 && count)
 		ripen__count_cancel(t->pool, ripen__task_class(t));
+	if (rc == 0)
+		/* relaxed: the base as last set */
+		ripen__trace_cancel(t->pool, ripen__task_class(t), ripen__ready_ns(t),
+				    atomic_load_explicit(&t->base, memory_order_relaxed));
 	return rc;
 }

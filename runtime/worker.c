@@ -39,7 +39,9 @@
  * Owner worker only, unless a function says otherwise.
  */
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
+#include <string.h>
 #include <pthread.h>
 #include <sched.h>
 
@@ -54,6 +56,7 @@
 #include "rcu-internal.h"
 #include "worker-internal.h"
 #include "metrics-internal.h"
+#include "trace-internal.h"
 
 #define RIPEN_P2C_EVERY 4u	/* power of two: one peer look per this many pops */
 #define RIPEN_SPIN_ROUNDS 64u	/* search rounds before parking */
@@ -64,6 +67,9 @@
 #define RIPEN_OWN_SPINS 128u	/* owner's pause rounds on its heap lock before yielding */
 #define RIPEN_DRAIN_SLACK 64u	/* a drain takes what was counted plus this many */
 #define RIPEN_PRIME_YIELDS 20000u /* a primed worker's yields for the go, then it parks */
+/* An entry's epoch: the owner's re-key pass in the low 31 bits; the top bit
+ * says the entry came from a peer's heap or inbox (the trace's `stolen`) */
+#define RIPEN_EPOCH_STOLEN (1u << 31)
 
 RIPEN_TLS struct ripen__worker *ripen__self;
 
@@ -200,7 +206,7 @@ restart:
 	w->keyed_ref = atomic_load_explicit(&pool->ref_ns, memory_order_acquire);
 	w->keyed_policy_gen = pg;
 	w->keyed_time_gen = tg;
-	if (++w->rekey_epoch == 0)
+	if (++w->rekey_epoch >= RIPEN_EPOCH_STOLEN)
 		w->rekey_epoch = 1;
 	ep = w->rekey_epoch;
 	/*
@@ -220,10 +226,10 @@ restart:
 	for (size_t i = 0; i < w->heap.n; i++) {
 		struct ripen__entry *e = &w->heap.a[i];
 
-		if (e->epoch == ep)
+		if ((e->epoch & ~RIPEN_EPOCH_STOLEN) == ep)
 			continue;
 		rekey_entry(w, w->pol, w->pool_ctx, e);
-		e->epoch = ep;
+		e->epoch = ep | (e->epoch & RIPEN_EPOCH_STOLEN);
 		if (++n_keyed % RIPEN_REKEY_CHUNK == 0) {
 			uint64_t tg2;
 
@@ -247,9 +253,9 @@ restart:
 	for (size_t i = 0; i < w->heap.n; i++) {
 		struct ripen__entry *e = &w->heap.a[i];
 
-		if (e->epoch != ep) {
+		if ((e->epoch & ~RIPEN_EPOCH_STOLEN) != ep) {
 			rekey_entry(w, w->pol, w->pool_ctx, e);
-			e->epoch = ep;
+			e->epoch = ep | (e->epoch & RIPEN_EPOCH_STOLEN);
 			n_keyed++;
 		}
 	}
@@ -349,31 +355,66 @@ static inline bool task_queued(struct ripen_task *t)
 		(TS_MASK | TS_ARMED)) == TS_QUEUED;
 }
 
-/* Run a claimed task's function, counted and timed in its class. */
-static inline void run_fn(struct ripen__worker *w, struct ripen_task *t)
+/* run_fn while a trace runs: the same, and the task's record (trace.c).
+ * e: the entry it came from, NULL for an inline run. */
+static __attribute__((noinline, cold)) void run_traced(struct ripen__worker *w,
+						       struct ripen__mclass *mc,
+						       struct ripen_task *t,
+						       const struct ripen__entry *e, uint64_t t0)
+{
+	struct ripen_trace_record rec;
+	uint64_t end;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = RIPEN_TRACE_RUN;
+	rec.stolen = e != NULL && (e->epoch & RIPEN_EPOCH_STOLEN) != 0;
+	rec.worker = (uint16_t)w->index;
+	rec.class_id = ripen__task_class(t);
+	rec.ready_ns = ripen__ready_ns(t); /* before the run: a re-arm moves it */
+	rec.start_ns = t0 != 0 ? t0 : ripen__m_now(w);
+	/* relaxed: a re-prioritisation racing the start is as good as lost */
+	rec.base = atomic_load_explicit(&t->base, memory_order_relaxed);
+	rec.score = e != NULL ? ripen__key_score(e->key) : NAN;
+	t->fn(t->arg);
+	end = ripen__m_now(w);
+	if (t0 != 0)
+		ripen__hist_add(&mc->run, end > t0 ? end - t0 : 0);
+	rec.end_ns = end;
+	ripen__trace_run(w, &rec);
+}
+
+/* Run a claimed task's function, counted and timed in its class (and
+ * traced while a trace runs). e: its entry, NULL for an inline run. */
+static inline void run_fn(struct ripen__worker *w, struct ripen_task *t,
+			  const struct ripen__entry *e)
 {
 	struct ripen__mclass *mc = ripen__m_class(w, t);
 	uint64_t t0;
 
 	bump(&w->n_run, 1);
 	t0 = ripen__m_started(w, mc, t);
+	/* relaxed: a hint; ripen__trace_run reloads it inside a read section */
+	if (ripen__unlikely(atomic_load_explicit(&w->tring, memory_order_relaxed) != NULL)) {
+		run_traced(w, mc, t, e, t0);
+		return;
+	}
 	t->fn(t->arg);
 	ripen__m_ran(w, mc, t0);
 }
 
 void ripen__run_task(struct ripen__worker *w, struct ripen_task *t)
 {
-	run_fn(w, t);
+	run_fn(w, t, NULL);
 	ripen__task_set_final(t, TS_DONE);
 	ripen__note_done(w);
 }
 
-void ripen__run_timed(struct ripen__worker *w, struct ripen_task *t)
+void ripen__run_timed(struct ripen__worker *w, struct ripen_task *t, const struct ripen__entry *e)
 {
 	struct ripen__timed *tm = ripen__task_timed(t);
 	bool repeats = tm->interval_ns != 0 || tm->trigger != NULL;
 
-	run_fn(w, t);
+	run_fn(w, t, e);
 	if (repeats && ripen__timer_rearm(w->pool, t)) {
 		ripen__note_done(w);
 		return; /* the reference went to the timer heap */
@@ -403,10 +444,10 @@ static void dispatch(struct ripen__worker *w, struct ripen__entry *e)
 			bump(&w->n_stale, 1);
 	} else if (ripen__task_claim(t)) {
 		if (ripen__task_timed(t) != NULL) {
-			ripen__run_timed(w, t); /* takes the entry's reference */
+			ripen__run_timed(w, t, e); /* takes the entry's reference */
 			return;
 		}
-		run_fn(w, t);
+		run_fn(w, t, e);
 		ripen__task_set_final(t, TS_DONE);
 		ripen__note_done(w);
 	} else {
@@ -492,6 +533,8 @@ static uint64_t inbox_take(struct ripen__worker *w, struct ripen__worker *v, uin
 			continue;
 		}
 		e = make_entry(w, w->pol, w->pool_ctx, t, ripen__vb_version(vb));
+		if (v != w)
+			e.epoch = RIPEN_EPOCH_STOLEN;
 		(void)ripen__prioq_push(&w->heap, &e); /* reserved above */
 		n++;
 	}
@@ -523,7 +566,7 @@ static void drain_own_inbox(struct ripen__worker *w)
 static void push_all(struct ripen__worker *w, struct ripen__entry *e, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
-		e[i].epoch = 0; /* v's re-key passes are not w's */
+		e[i].epoch = RIPEN_EPOCH_STOLEN; /* v's re-key passes are not w's */
 		RIPEN_CHECK(ripen__prioq_push(&w->heap, &e[i]) == 0);
 	}
 }

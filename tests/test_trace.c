@@ -1,0 +1,260 @@
+/*
+ * The trace recorder (issue 12): what a pool did, read back from the file.
+ *
+ * Every case reads the file with the structs of ripen-trace.h and checks
+ * it against what the test itself did: the task count per class, the
+ * cancels, the order of the times in each record, the trailer. The drop
+ * case holds the writer in its window (fault-injection build; a skip
+ * elsewhere) so that the ring must overflow, and checks the count exactly.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "fault-internal.h"
+#include "ripen-trace.h"
+#include "ripen.h"
+
+#define SEC 1000000000ull
+
+struct tfile {
+	struct ripen_trace_header h;
+	struct ripen_trace_record *r;
+	size_t n;
+	bool has_trailer;
+	struct ripen_trace_trailer tl;
+};
+
+static void read_trace(const char *path, struct tfile *tf)
+{
+	FILE *f = fopen(path, "rb");
+	long size;
+	size_t body;
+
+	CHECK(f != NULL);
+	CHECK_EQ(fread(&tf->h, sizeof(tf->h), 1, f), 1);
+	CHECK(memcmp(tf->h.magic, RIPEN_TRACE_MAGIC, 8) == 0);
+	CHECK_EQ(tf->h.version, RIPEN_TRACE_VERSION);
+	CHECK_EQ(tf->h.header_size, sizeof(tf->h));
+	CHECK_EQ(tf->h.record_size, sizeof(struct ripen_trace_record));
+	CHECK_EQ(tf->h.clock, RIPEN_TRACE_CLOCK_MONOTONIC);
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, (long)sizeof(tf->h), SEEK_SET);
+	body = (size_t)size - sizeof(tf->h);
+	tf->has_trailer = body >= sizeof(tf->tl) && (body - sizeof(tf->tl)) % sizeof(tf->r[0]) == 0;
+	tf->n = (body - (tf->has_trailer ? sizeof(tf->tl) : 0)) / sizeof(tf->r[0]);
+	tf->r = malloc((tf->n + 1) * sizeof(tf->r[0]));
+	CHECK(tf->r != NULL);
+	CHECK_EQ(fread(tf->r, sizeof(tf->r[0]), tf->n, f), tf->n);
+	if (tf->has_trailer) {
+		CHECK_EQ(fread(&tf->tl, sizeof(tf->tl), 1, f), 1);
+		CHECK(memcmp(tf->tl.magic, RIPEN_TRACE_END_MAGIC, 8) == 0);
+		CHECK_EQ(tf->tl.records, tf->n);
+	}
+	fclose(f);
+}
+
+static char path_buf[64];
+
+static const char *tmp_path(void)
+{
+	snprintf(path_buf, sizeof(path_buf), "/tmp/ripen-trace-test.%d", (int)getpid());
+	return path_buf;
+}
+
+static void noop(void *arg)
+{
+	(void)arg;
+}
+
+static struct ripen_pool *make_pool(unsigned workers, bool paused, struct ripen_policy *pol)
+{
+	struct ripen_pool_opts o = RIPEN_POOL_OPTS_INIT;
+	struct ripen_pool *p;
+
+	o.workers = workers;
+	o.start_paused = paused;
+	o.policy = pol;
+	o.name = "traced";
+	CHECK_OK(ripen_pool_create(&o, &p));
+	return p;
+}
+
+/* Runs and cancels, per class, as recorded. */
+static void records_what_ran(void)
+{
+	enum { N = 20000, CANCELS = 50 };
+	const double w[] = { 1, 10 };
+	struct ripen_pool *pool = make_pool(2, true,
+					    ripen_policy_class_weights(w, 2, ripen_policy_static()));
+	struct ripen_task *h[CANCELS];
+	uint64_t per_class[3] = { 0 }, seen[3] = { 0 }, t0 = ripen_now_ns();
+	struct tfile tf;
+	size_t runs = 0, cancels = 0, stolen = 0;
+
+	CHECK_OK(ripen_pool_trace_start(pool, tmp_path()));
+	CHECK_EQ(ripen_pool_trace_start(pool, tmp_path()), -EALREADY);
+	for (int i = 0; i < N; i++) {
+		struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+
+		o.class_id = (uint32_t)(i % 3);
+		o.base = (double)(i % 7);
+		o.inbox = (i % 2) ? 1 : 0; /* skewed to worker 0: the other steals */
+		per_class[o.class_id]++;
+		CHECK_OK(ripen_submit(pool, noop, NULL, &o, i < CANCELS ? &h[i] : NULL));
+	}
+	for (int i = 0; i < CANCELS; i++) {
+		CHECK_OK(ripen_task_cancel(h[i]));
+		per_class[i % 3]--;
+		ripen_task_release(h[i]);
+	}
+	CHECK_OK(ripen_pool_resume(pool));
+	CHECK_OK(ripen_pool_wait_idle(pool, 30 * (int64_t)SEC));
+	CHECK_OK(ripen_pool_trace_stop(pool));
+	CHECK_EQ(ripen_pool_trace_stop(pool), -EALREADY);
+	read_trace(tmp_path(), &tf);
+	CHECK(tf.has_trailer);
+	CHECK_EQ(tf.tl.dropped, 0);
+	CHECK_EQ(tf.h.workers, 2);
+	CHECK(strcmp(tf.h.policy, "weights:1,10:static") == 0);
+	CHECK(strcmp(tf.h.pool, "traced") == 0);
+	CHECK(tf.h.start_ns >= t0);
+	for (size_t i = 0; i < tf.n; i++) {
+		const struct ripen_trace_record *r = &tf.r[i];
+
+		CHECK(r->class_id < 3);
+		if (r->kind == RIPEN_TRACE_RUN) {
+			runs++;
+			seen[r->class_id]++;
+			CHECK(r->worker < 2);
+			CHECK(r->ready_ns >= t0);
+			CHECK(r->start_ns + 1000 >= r->ready_ns); /* the TSC clock: ~20 ns */
+			CHECK(r->end_ns >= r->start_ns);
+			/* the key's score: class weight x base under this policy */
+			CHECK(r->score == r->base * (r->class_id == 1 ? 10 : 1));
+			stolen += r->stolen;
+		} else {
+			CHECK_EQ(r->kind, RIPEN_TRACE_CANCEL);
+			CHECK_EQ(r->start_ns, 0);
+			CHECK(r->end_ns >= r->ready_ns);
+			cancels++;
+		}
+	}
+	CHECK_EQ(runs, N - CANCELS);
+	CHECK_EQ(cancels, CANCELS);
+	for (int c = 0; c < 3; c++)
+		CHECK_EQ(seen[c], per_class[c]);
+	printf("# %zu runs, %zu cancels, %zu stolen\n", runs, cancels, stolen);
+	free(tf.r);
+	unlink(tmp_path());
+	ripen_pool_destroy(pool);
+}
+
+/* A trace left running is stopped by destroy, trailer and all. */
+static void destroy_stops_the_trace(void)
+{
+	struct ripen_pool *pool = make_pool(1, false, NULL);
+	struct tfile tf;
+
+	CHECK_OK(ripen_pool_trace_start(pool, tmp_path()));
+	for (int i = 0; i < 100; i++)
+		CHECK_OK(ripen_submit(pool, noop, NULL, NULL, NULL));
+	CHECK_OK(ripen_pool_wait_idle(pool, 10 * (int64_t)SEC));
+	ripen_pool_destroy(pool);
+	read_trace(tmp_path(), &tf);
+	CHECK(tf.has_trailer);
+	CHECK_EQ(tf.n, 100);
+	CHECK(strcmp(tf.h.policy, "static") == 0);
+	free(tf.r);
+	unlink(tmp_path());
+}
+
+static void bad_input(void)
+{
+	struct ripen_pool *pool = make_pool(1, false, NULL);
+
+	CHECK_EQ(ripen_pool_trace_start(NULL, tmp_path()), -EINVAL);
+	CHECK_EQ(ripen_pool_trace_start(pool, NULL), -EINVAL);
+	CHECK_EQ(ripen_pool_trace_start(pool, ""), -EINVAL);
+	CHECK_EQ(ripen_pool_trace_start(pool, "/nonexistent-dir/x"), -ENOENT);
+	CHECK_EQ(ripen_pool_trace_stop(pool), -EALREADY);
+	CHECK_EQ(ripen_pool_trace_stop(NULL), -EINVAL);
+	/* the pool is unharmed, and can trace after a failed start */
+	CHECK_OK(ripen_pool_trace_start(pool, tmp_path()));
+	CHECK_OK(ripen_submit(pool, noop, NULL, NULL, NULL));
+	CHECK_OK(ripen_pool_wait_idle(pool, 10 * (int64_t)SEC));
+	CHECK_OK(ripen_pool_trace_stop(pool));
+	CHECK_OK(ripen_pool_shutdown(pool, RIPEN_SHUTDOWN_DRAIN));
+	CHECK_EQ(ripen_pool_trace_start(pool, tmp_path()), -ESHUTDOWN);
+	unlink(tmp_path());
+	ripen_pool_destroy(pool);
+}
+
+/* hook: the writer is held in its window until released */
+static atomic_int hold_writer, writer_held;
+
+static void writer_hook(enum ripen__window win, void *arg)
+{
+	(void)arg;
+	if (win != RIPEN_WIN_TRACE_DRAIN)
+		return;
+	while (atomic_load(&hold_writer)) {
+		atomic_store(&writer_held, 1);
+		sched_yield();
+	}
+}
+
+/* A writer that falls behind: records are dropped, counted exactly, and
+ * the workers never wait. */
+static void drops_are_counted(void)
+{
+	enum { N = 50000 };
+	struct ripen_pool *pool;
+	struct tfile tf;
+
+	if (!ripen__fault_enabled()) {
+		test_skip("needs the window hooks (-Dfault_injection=true)");
+		return;
+	}
+	pool = make_pool(1, false, NULL);
+	atomic_store(&hold_writer, 1);
+	atomic_store(&writer_held, 0);
+	ripen__window_hook(writer_hook, NULL);
+	CHECK_OK(ripen_pool_trace_start(pool, tmp_path()));
+	while (!atomic_load(&writer_held))
+		sched_yield();
+	for (int i = 0; i < N; i++)
+		CHECK_OK(ripen_submit(pool, noop, NULL, NULL, NULL));
+	CHECK_OK(ripen_pool_wait_idle(pool, 60 * (int64_t)SEC)); /* the workers did not wait */
+	atomic_store(&hold_writer, 0);
+	CHECK_OK(ripen_pool_trace_stop(pool));
+	ripen__window_hook(NULL, NULL);
+	read_trace(tmp_path(), &tf);
+	CHECK(tf.has_trailer);
+	CHECK_EQ(tf.n, 32768); /* one ring's worth */
+	CHECK_EQ(tf.tl.dropped, N - 32768);
+	printf("# %zu written, %llu dropped\n", tf.n, (unsigned long long)tf.tl.dropped);
+	free(tf.r);
+	unlink(tmp_path());
+	ripen_pool_destroy(pool);
+}
+
+static const struct test_case cases[] = {
+	{ "records_what_ran", records_what_ran },
+	{ "destroy_stops_the_trace", destroy_stops_the_trace },
+	{ "bad_input", bad_input },
+	{ "drops_are_counted", drops_are_counted },
+};
+
+int main(int argc, char **argv)
+{
+	return run_tests(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
+}
