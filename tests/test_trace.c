@@ -247,7 +247,67 @@ static void drops_are_counted(void)
 	ripen_pool_destroy(pool);
 }
 
+/* Traces start and stop while producers keep the pool busy: every file
+ * is whole (header, records, trailer) and no record is written after its
+ * trace stopped (the sum of the files never exceeds the runs). */
+static atomic_int stop_producing;
+
+static void *producer(void *arg)
+{
+	struct ripen_pool *pool = arg;
+
+	while (!atomic_load(&stop_producing)) {
+		struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+		struct ripen_task *h;
+
+		o.class_id = 4;
+		CHECK_OK(ripen_submit(pool, noop, NULL, NULL, NULL));
+		CHECK_OK(ripen_submit(pool, noop, NULL, &o, &h));
+		(void)ripen_task_cancel(h);
+		ripen_task_release(h);
+	}
+	return NULL;
+}
+
+static void start_stop_under_load(void)
+{
+	struct ripen_pool *pool = make_pool(2, false, NULL);
+	struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
+	pthread_t th[2];
+	uint64_t recorded_runs = 0;
+
+	atomic_store(&stop_producing, 0);
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ(pthread_create(&th[i], NULL, producer, pool), 0);
+	for (int k = 0; k < 20; k++) {
+		struct tfile tf;
+
+		CHECK_OK(ripen_pool_trace_start(pool, tmp_path()));
+		for (volatile int spin = 0; spin < 200000; spin++)
+			;
+		CHECK_OK(ripen_pool_trace_stop(pool));
+		read_trace(tmp_path(), &tf);
+		CHECK(tf.has_trailer);
+		for (size_t i = 0; i < tf.n; i++) {
+			CHECK(tf.r[i].kind == RIPEN_TRACE_RUN || tf.r[i].kind == RIPEN_TRACE_CANCEL);
+			recorded_runs += tf.r[i].kind == RIPEN_TRACE_RUN;
+		}
+		free(tf.r);
+	}
+	atomic_store(&stop_producing, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	CHECK_OK(ripen_pool_wait_idle(pool, 30 * (int64_t)SEC));
+	CHECK_OK(ripen_pool_stats(pool, &st));
+	CHECK_LE(recorded_runs, st.run);
+	printf("# 20 traces, %llu runs recorded of %llu\n", (unsigned long long)recorded_runs,
+	       (unsigned long long)st.run);
+	unlink(tmp_path());
+	ripen_pool_destroy(pool);
+}
+
 static const struct test_case cases[] = {
+	{ "start_stop_under_load", start_stop_under_load },
 	{ "records_what_ran", records_what_ran },
 	{ "destroy_stops_the_trace", destroy_stops_the_trace },
 	{ "bad_input", bad_input },
