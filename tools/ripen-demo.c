@@ -8,7 +8,9 @@
  *   batch  (base 0.1) 60%
  * Every task is ~0.5 ms of CPU. ripen dispatches by score, so the VIP work
  * jumps the queue while it lasts, and the table shows how long each class
- * waited. Usage: ripen-demo [workers] [tasks]
+ * waited. Usage: ripen-demo [workers] [tasks] [static|aging] [TRACE]
+ * With TRACE, the run is recorded (ripen_pool_trace_start) into that file,
+ * for `ripen-replay --format ripen TRACE`.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -111,6 +113,10 @@ int main(int argc, char **argv)
 	njobs = argc > 2 ? (unsigned)atoi(argv[2]) : 800;
 	if (argc > 3 && strcmp(argv[3], "aging") == 0)
 		po.policy = ripen_policy_linear_aging(0.020);
+	else if (argc > 3 && strcmp(argv[3], "static") != 0) {
+		fprintf(stderr, "usage: %s [workers] [tasks] [static|aging] [TRACE]\n", argv[0]);
+		return 2;
+	}
 	jobs = calloc(njobs, sizeof(*jobs));
 	order = calloc(njobs, sizeof(*order));
 	for (int c = 0; c < NCLASS; c++)
@@ -124,6 +130,11 @@ int main(int argc, char **argv)
 	       "Classes: VIP (base 10, 10%%), normal (base 1, 30%%), batch (base 0.1, 60%%).\n\n",
 	       ripen_pool_workers(pool), njobs,
 	       po.policy ? "linear aging, tau 20 ms" : "static (by base)");
+	if (argc > 4 && (rc = ripen_pool_trace_start(pool, argv[4])) != 0) {
+		fprintf(stderr, "%s: %s\n", argv[4], ripen_strerror(rc));
+		ripen_pool_destroy(pool);
+		return 1;
+	}
 	interval_ns = 500000 / ripen_pool_workers(pool) / 2;
 	t_start = now_ns();
 	for (uintptr_t i = 0; i < 3; i++)
@@ -131,6 +142,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 3; i++)
 		pthread_join(th[i], NULL);
 	ripen_pool_wait_idle(pool, -1);
+	if (argc > 4 && (rc = ripen_pool_trace_stop(pool)) != 0)
+		fprintf(stderr, "%s: %s\n", argv[4], ripen_strerror(rc));
 	ripen_pool_stats(pool, &st);
 	for (int c = 0; c < NCLASS; c++) {
 		cs[c].size = sizeof(cs[c]);
@@ -167,7 +180,10 @@ int main(int argc, char **argv)
 	printf("\n%llu tasks run, %llu steals between workers. The VIP work waited a\n"
 	       "fraction of what the batch work did: it went first while the pool was\n"
 	       "overloaded.\n", (unsigned long long)st.run, (unsigned long long)st.steals);
-	if (argc > 3)
+	if (argc > 4)
+		printf("The run was recorded in %s: ripen-replay --format ripen %s\n"
+		       "replays it through other policies.\n", argv[4], argv[4]);
+	if (argc > 3 && po.policy != NULL)
 		printf("With linear aging every task's score grows with its wait,\n"
 		       "base * (1 + wait/tau), so under a longer overload the batch work\n"
 		       "would not starve behind a stream of VIP work.\n");
