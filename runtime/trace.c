@@ -155,8 +155,10 @@ void ripen__trace_run(struct ripen__worker *w, const struct ripen_trace_record *
 	/* acquire: pairs with trace_start's release store (the ring is
 	 * initialised); NULL after a stop, whose grace period waits for us */
 	r = atomic_load_explicit(&w->tring, memory_order_acquire);
-	if (r != NULL)
+	if (r != NULL) {
+		RIPEN_WINDOW(RIPEN_WIN_TRACE_PUT); /* a stop runs here */
 		ring_put(r, rec);
+	}
 	ripen__rcu_read_unlock();
 }
 

@@ -306,7 +306,65 @@ static void start_stop_under_load(void)
 	ripen_pool_destroy(pool);
 }
 
+/*
+ * hook: a worker holds its ring inside ripen__trace_run while the trace is
+ * stopped. The stop must wait for it (the grace period) and its last drain
+ * must take the record; a stop that did not wait would free the ring under
+ * the worker (ASan) and lose the record.
+ */
+static atomic_int put_armed, put_inside, stopping;
+
+static void put_hook(enum ripen__window win, void *arg)
+{
+	(void)arg;
+	if (win != RIPEN_WIN_TRACE_PUT || !atomic_exchange(&put_armed, 0))
+		return;
+	atomic_store(&put_inside, 1);
+	while (!atomic_load(&stopping))
+		sched_yield();
+	usleep(50000); /* a stop that does not wait is done by now */
+}
+
+static void *stopper(void *arg)
+{
+	CHECK_OK(ripen_pool_trace_stop(arg));
+	return NULL;
+}
+
+static void stop_waits_for_a_put(void)
+{
+	struct ripen_pool *pool;
+	struct tfile tf;
+	pthread_t th;
+
+	if (!ripen__fault_enabled()) {
+		test_skip("needs the window hooks (-Dfault_injection=true)");
+		return;
+	}
+	pool = make_pool(1, false, NULL);
+	atomic_store(&put_inside, 0);
+	atomic_store(&stopping, 0);
+	atomic_store(&put_armed, 1);
+	ripen__window_hook(put_hook, NULL);
+	CHECK_OK(ripen_pool_trace_start(pool, tmp_path()));
+	CHECK_OK(ripen_submit(pool, noop, NULL, NULL, NULL));
+	while (!atomic_load(&put_inside))
+		sched_yield();
+	atomic_store(&stopping, 1);
+	CHECK_EQ(pthread_create(&th, NULL, stopper, pool), 0);
+	pthread_join(th, NULL);
+	ripen__window_hook(NULL, NULL);
+	read_trace(tmp_path(), &tf);
+	CHECK(tf.has_trailer);
+	CHECK_EQ(tf.n, 1); /* the held record made it */
+	free(tf.r);
+	unlink(tmp_path());
+	CHECK_OK(ripen_pool_wait_idle(pool, 10 * (int64_t)SEC));
+	ripen_pool_destroy(pool);
+}
+
 static const struct test_case cases[] = {
+	{ "stop_waits_for_a_put", stop_waits_for_a_put },
 	{ "start_stop_under_load", start_stop_under_load },
 	{ "records_what_ran", records_what_ran },
 	{ "destroy_stops_the_trace", destroy_stops_the_trace },
