@@ -8,7 +8,9 @@
  * A reader checks `magic`, `version`, and uses `header_size` and
  * `record_size` to skip what a newer writer added at the end of either.
  * A file without a trailer was not stopped cleanly (the process died):
- * its records up to the last whole one are valid; drops are then unknown.
+ * its whole records are valid and drops are unknown; a partial last record
+ * may remain, which ripen-replay refuses ("record N: truncated": cut the
+ * file at a record boundary to replay the rest).
  *
  * Times are CLOCK_MONOTONIC nanoseconds (`clock` = 1), the clock of
  * ripen_now_ns(); subtract the header's start_ns for times since the trace
