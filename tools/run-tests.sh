@@ -17,7 +17,8 @@ set -u
 cd "$(dirname "$0")/.."
 
 pkgs=(meson ninja-build pkg-config gcc g++ libc6-dev clang libclang-rt-14-dev
-      liburcu-dev libjemalloc-dev libbenchmark-dev python3 prometheus libmicrohttpd-dev)
+      liburcu-dev libjemalloc-dev libbenchmark-dev python3 prometheus libmicrohttpd-dev
+      zlib1g-dev gnuplot-nox)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -101,6 +102,7 @@ if [ "${RIPEN_ASAN:-0}" = 1 ] && [ "${RIPEN_QUICK:-0}" != 1 ]; then
 	run_one asan-lifecycle build-test-fault/stress/stress_lifecycle -w 6 -p 4 -s 60 -S 14
 	run_one fault-sweep build-test-fault/stress/stress_fault -n 80 -s 60 -S 15
 	run_one fuzz build-test-fault/fuzz/fuzz_api -runs=300000 -seed=16 -max_len=512
+	run_one fuzz-parse build-test-fault/fuzz/fuzz_parse -runs=1000000 -seed=17 -max_len=4096
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
