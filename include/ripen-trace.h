@@ -61,8 +61,12 @@ struct ripen_trace_record {
 	uint64_t start_ns;
 	uint64_t end_ns;
 	double base;			/* the base when it started (after re-prioritisations) */
-	double score;			/* the score its heap entry was keyed with (for
-					 * score-based policies; FIFO and EDF: NaN) */
+	double score;			/* the score its heap entry was keyed with, read
+					 * back from the key: meaningful under score-based
+					 * policies (static, aging, class weights, custom);
+					 * under FIFO and EDF, whose keys are the inverted
+					 * submit time or deadline, it is not a score. NaN
+					 * for a task run inline by ripen_task_wait */
 };
 
 struct ripen_trace_trailer {
