@@ -145,6 +145,7 @@ struct ripen_pool {
 	struct ripen__metrics *metrics;	/* per-class recording (metrics.c); in the shell */
 	struct ripen__watchers *watchers; /* watch.c */
 	_Atomic uint32_t tracing;	/* a trace runs: a hint for cancels (trace.c) */
+	_Atomic uint64_t trace_lost;	/* cancel records a callback could not put */
 	pthread_mutex_t trace_lock;	/* rank RIPEN_LOCK_TRACE: start, stop, cancel records */
 	struct ripen__trace *trace;	/* under trace_lock */
 
@@ -207,8 +208,11 @@ enum ripen__lock_rank {
 	RIPEN_LOCK_ADMIN = 1,	/* shutdown, destroy, resume */
 	RIPEN_LOCK_SWAP = 2,	/* policy and context swaps */
 	RIPEN_LOCK_TIMER = 3,	/* the timer heap and timed tasks' state */
-	RIPEN_LOCK_TRACE = 4,	/* trace.c: start/stop (takes swap_lock only before it) and cancel
-				 * records (taken holding nothing) */
+	RIPEN_LOCK_TRACE = 4,	/* trace.c: start/stop (takes swap_lock only before it; waits for
+				 * a grace period holding it, so it is never waited for inside
+				 * a read section, nor under timer_lock: the rebalancer takes
+				 * that inside one) and cancel records (taken holding nothing;
+				 * only tried from triggers and score functions) */
 	RIPEN_LOCK_DEPOT = 5,	/* alloc.c: the magazine depot */
 };
 

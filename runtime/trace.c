@@ -179,7 +179,18 @@ void ripen__trace_cancel(struct ripen_pool *pool, uint32_t class_id, uint64_t re
 	rec.end_ns = ripen__now_ns();
 	rec.base = base;
 	rec.score = NAN;
-	pthread_mutex_lock(&pool->trace_lock);
+	/* From a trigger or a score function (inside an RCU read section) a
+	 * stop holding trace_lock could be waiting for our grace period:
+	 * only try the lock there, and count the record as dropped */
+	if (ripen__in_callback == RIPEN_CB_SCORE || ripen__in_callback == RIPEN_CB_TRIGGER) {
+		if (pthread_mutex_trylock(&pool->trace_lock) != 0) {
+			/* relaxed: read by the stop, under trace_lock */
+			atomic_fetch_add_explicit(&pool->trace_lost, 1, memory_order_relaxed);
+			return;
+		}
+	} else {
+		pthread_mutex_lock(&pool->trace_lock);
+	}
 	if (pool->trace != NULL)
 		ring_put(pool->trace->rings[pool->trace->nrings - 1], &rec);
 	pthread_mutex_unlock(&pool->trace_lock);
@@ -309,6 +320,8 @@ static int trace_stop_locked(struct ripen_pool *pool)
 	for (unsigned i = 0; i < tr->nrings; i++)
 		/* relaxed: the producers are done (grace period, or trace_lock) */
 		dropped += atomic_load_explicit(&tr->rings[i]->dropped, memory_order_relaxed);
+	/* relaxed: cancels from callbacks that found the lock taken */
+	dropped += atomic_exchange_explicit(&pool->trace_lost, 0, memory_order_relaxed);
 	memset(&tl, 0, sizeof(tl));
 	memcpy(tl.magic, RIPEN_TRACE_END_MAGIC, 8);
 	tl.records = tr->written;
