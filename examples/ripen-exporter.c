@@ -383,7 +383,7 @@ int main(int argc, char **argv)
 	struct producer_arg pa[NPRODUCERS];
 	unsigned nprod = 0;
 	sigset_t sigs;
-	uint32_t watch_id;
+	uint32_t watch_id, watch_id2;
 	bool stop = false;
 	int rc, status = 1;
 
@@ -460,6 +460,19 @@ int main(int argc, char **argv)
 	wo.fn = watch_cb;
 	wo.action = RIPEN_WATCH_NOTIFY;
 	rc = ripen_pool_watch(pool, &wo, &watch_id);
+	if (rc != 0) {
+		fprintf(stderr, "ripen-exporter: watch: %s\n", ripen_strerror(rc));
+		goto out;
+	}
+	/* and one that fires at its first evaluation whatever the load (tasks
+	 * of "bulk" queued now, above -1: always), so that the watcher series
+	 * move in every run; the wait-mean one fires only when the machine is
+	 * busy enough */
+	wo.kind = RIPEN_WATCH_QUEUED;
+	wo.class_id = 3;
+	wo.threshold = -1;
+	wo.window_ns = 100000000u;
+	rc = ripen_pool_watch(pool, &wo, &watch_id2);
 	if (rc != 0) {
 		fprintf(stderr, "ripen-exporter: watch: %s\n", ripen_strerror(rc));
 		goto out;

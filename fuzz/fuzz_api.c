@@ -285,11 +285,15 @@ static void fuzz_pool(struct input *in)
 		case 11:
 			rc = ripen_pool_unwatch(pool, take8(in) & 1 ? wid[i % NW] : take8(in));
 			CHECK(rc == 0 || rc == -ENOENT);
-			if (rc == 0 || wid[i % NW] == 0)
-				wid[i % NW] = 0;
-			for (unsigned k = 0; k < NW; k++) /* a random id may have hit another */
-				if (wid[k] != 0 && ripen_pool_unwatch(pool, wid[k]) == 0)
+			/* a random id may have hit any of ours: remove the rest
+			 * (each is there, or was just removed by that id) */
+			for (unsigned k = 0; k < NW; k++) {
+				if (wid[k] != 0) {
+					rc = ripen_pool_unwatch(pool, wid[k]);
+					CHECK(rc == 0 || rc == -ENOENT);
 					wid[k] = 0;
+				}
+			}
 			break;
 		case 12: { /* the exposition, and per-class counts against the pool's */
 			char *buf = NULL;

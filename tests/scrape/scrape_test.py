@@ -642,8 +642,11 @@ def run(exporter, dashboard, prometheus, promtool, tmp, procs):
     firings = [v for n, _, v in samples if n == "ripen_watch_firings_total"]
     log("watcher: ripen_watch_firings_total %s; the exporter's callback saw %d firings, %d clears"
         % (firings, stats.get("watch_firings", -1), stats.get("watch_clears", -1)))
+    # the exporter's QUEUED watcher on "bulk" (threshold -1) fires at its
+    # first evaluation whatever the load; the wait-mean one only on a busy
+    # machine, which is not asserted
     if not firings or sum(firings) < 1:
-        fail("the wait-mean watcher on class batch never fired")
+        fail("no watcher fired (the always-true QUEUED watcher must)")
 
     check_exposition(samples, stats)
     check_counters(prom, stats, t_eval)
