@@ -127,7 +127,7 @@ static void *writer_main(void *arg)
 	while (!stop) {
 		struct timespec ts;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
+		clock_gettime(CLOCK_MONOTONIC, &ts); /* the cond's clock (trace_start) */
 		ts.tv_nsec += (long)RIPEN_TRACE_DRAIN_NS;
 		if (ts.tv_nsec >= 1000000000L) {
 			ts.tv_sec++;
@@ -242,8 +242,17 @@ int ripen_pool_trace_start(struct ripen_pool *pool, const char *path)
 		pthread_mutex_unlock(&pool->trace_lock);
 		return -ENOMEM;
 	}
-	pthread_mutex_init(&tr->lock, NULL);
-	pthread_cond_init(&tr->cond, NULL);
+	{
+		/* the writer's sleep on CLOCK_MONOTONIC: a step of the wall
+		 * clock must not stall the drain (and so drop records) */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_mutex_init(&tr->lock, NULL);
+		pthread_cond_init(&tr->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	tr->nrings = pool->nworkers + 1;
 	tr->rings = calloc(tr->nrings, sizeof(*tr->rings));
 	for (unsigned i = 0; tr->rings != NULL && i < tr->nrings; i++)
