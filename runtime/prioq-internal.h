@@ -71,10 +71,21 @@ static inline double ripen__key_score(uint64_t key)
 	return v.d;
 }
 
+/*
+ * A heap with a FIFO run in front (prioq.c): a[0..hn) is the 4-ary heap,
+ * r[] a ring of entries that share one key (rkey) in ascending seq, so
+ * they are already in pop order; a pop takes the better of the two fronts.
+ * n counts both, and a's capacity always covers n: the run can fall back
+ * into the heap without allocating (heapify after a re-key does).
+ */
 struct ripen__prioq {
 	struct ripen__entry *a;
-	size_t n;
-	size_t cap;
+	size_t n;		/* entries in all: hn in the heap, rlen in the run */
+	size_t cap;		/* a's capacity, >= n */
+	size_t hn;
+	struct ripen__entry *r;	/* the run: a ring of rcap entries (a power of two) */
+	size_t rhead, rlen, rcap;
+	uint64_t rkey;		/* the run's key while rlen > 0 */
 };
 
 /* 0 or -ENOMEM. */
@@ -86,14 +97,27 @@ int ripen__prioq_reserve(struct ripen__prioq *q, size_t extra);
 int ripen__prioq_push(struct ripen__prioq *q, const struct ripen__entry *e);
 /* Remove the best entry into *out; false when empty. */
 bool ripen__prioq_pop(struct ripen__prioq *q, struct ripen__entry *out);
-/* Restore the heap property after keys changed in place: O(n). */
+/* Restore the order after keys changed in place (through ripen__prioq_at):
+ * the run joins the heap, O(n). */
 void ripen__prioq_heapify(struct ripen__prioq *q);
-/* Check the heap property over the whole array (tests, debug). */
+/* Check the heap property and the run's order (tests, debug). */
 bool ripen__prioq_valid(const struct ripen__prioq *q);
+
+/* The i-th entry in storage order, i < n: for passes over every entry. */
+static inline struct ripen__entry *ripen__prioq_at(struct ripen__prioq *q, size_t i)
+{
+	return i < q->hn ? &q->a[i] : &q->r[(q->rhead + i - q->hn) & (q->rcap - 1)];
+}
 
 static inline const struct ripen__entry *ripen__prioq_top(const struct ripen__prioq *q)
 {
-	return q->n ? &q->a[0] : NULL;
+	const struct ripen__entry *h = q->hn ? &q->a[0] : NULL;
+
+	if (q->rlen == 0)
+		return h;
+	if (h == NULL || ripen__entry_before(&q->r[q->rhead], h))
+		return &q->r[q->rhead];
+	return h;
 }
 
 #endif

@@ -224,7 +224,7 @@ restart:
 	 */
 	w->rekeying = true;
 	for (size_t i = 0; i < w->heap.n; i++) {
-		struct ripen__entry *e = &w->heap.a[i];
+		struct ripen__entry *e = ripen__prioq_at(&w->heap, i);
 
 		if ((e->epoch & ~RIPEN_EPOCH_STOLEN) == ep)
 			continue;
@@ -251,7 +251,7 @@ restart:
 		}
 	}
 	for (size_t i = 0; i < w->heap.n; i++) {
-		struct ripen__entry *e = &w->heap.a[i];
+		struct ripen__entry *e = ripen__prioq_at(&w->heap, i);
 
 		if ((e->epoch & ~RIPEN_EPOCH_STOLEN) != ep) {
 			rekey_entry(w, w->pol, w->pool_ctx, e);

@@ -7,7 +7,13 @@
  *               (the submit path and the run path, without the idle
  *               worker's spinning interleaved)
  *   spawn D     a binary spawn tree of depth D (2^(D+1) - 1 tasks), every
- *               task submitted from inside a task
+ *               task submitted from inside a task, all at one priority
+ *   fib N       the fib(N) call tree as tasks (bench_workloads' SpawnTree),
+ *               all at one priority: FIFO on ties, breadth first
+ *   fibd N      the same with depth as priority (deeper first, depth first)
+ *
+ * The task count goes to stderr, so the marginal count per task is the
+ * difference of two runs over the difference of their task counts.
  *
  * Run two sizes and divide the difference by the difference in tasks:
  *
@@ -33,6 +39,25 @@ static void noop(void *arg)
 	(void)arg;
 }
 
+static unsigned long ntasks;
+static bool by_depth;
+
+/* arg = depth << 8 | n */
+static void fib(void *arg)
+{
+	uintptr_t a = (uintptr_t)arg, n = a & 0xff, d = a >> 8;
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+
+	ntasks++; /* one worker */
+	if (n < 2)
+		return;
+	if (by_depth)
+		o.base = (double)(d + 1);
+	if (ripen_submit(pool, fib, (void *)((d + 1) << 8 | (n - 1)), &o, NULL) != 0 ||
+	    ripen_submit(pool, fib, (void *)((d + 1) << 8 | (n - 2)), &o, NULL) != 0)
+		abort();
+}
+
 static void spawn(void *arg)
 {
 	long depth = (long)(intptr_t)arg;
@@ -46,16 +71,21 @@ static void spawn(void *arg)
 int main(int argc, char **argv)
 {
 	struct ripen_pool_opts o = RIPEN_POOL_OPTS_INIT;
-	bool submit;
+	bool submit, is_fib;
 	long n;
 	int rc;
 
-	if (argc != 3 || (strcmp(argv[1], "submitp") != 0 && strcmp(argv[1], "spawn") != 0) ||
-	    (n = atol(argv[2])) <= 0) {
-		fprintf(stderr, "usage: %s submitp N | spawn DEPTH\n", argv[0]);
+	if (argc != 3 || (n = atol(argv[2])) <= 0 ||
+	    (strcmp(argv[1], "submitp") != 0 && strcmp(argv[1], "spawn") != 0 &&
+	     strcmp(argv[1], "fib") != 0 && strcmp(argv[1], "fibd") != 0) ||
+	    (argv[1][0] == 'f' && n > 40)) {
+		fprintf(stderr, "usage: %s submitp N | spawn DEPTH | fib N | fibd N (N <= 40)\n",
+			argv[0]);
 		return 2;
 	}
 	submit = strcmp(argv[1], "submitp") == 0;
+	is_fib = argv[1][0] == 'f';
+	by_depth = strcmp(argv[1], "fibd") == 0;
 	o.workers = 1;
 	o.start_paused = submit;
 	o.rebalance_period_ns = RIPEN_REBALANCE_OFF;
@@ -70,12 +100,16 @@ int main(int argc, char **argv)
 				break;
 		if (rc == 0)
 			rc = ripen_pool_resume(pool);
+	} else if (is_fib) {
+		rc = ripen_submit(pool, fib, (void *)(uintptr_t)n, NULL, NULL);
 	} else {
 		rc = ripen_submit(pool, spawn, (void *)(intptr_t)n, NULL, NULL);
 	}
 	if (rc == 0)
 		rc = ripen_pool_wait_idle(pool, -1);
 	ripen_pool_destroy(pool);
+	if (is_fib)
+		fprintf(stderr, "tasks %lu\n", ntasks);
 	if (rc != 0) {
 		fprintf(stderr, "%s\n", ripen_strerror(rc));
 		return 1;
