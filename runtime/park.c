@@ -32,7 +32,8 @@
  *
  * Only the rise from 0 needs it: a sleeper that read a non-zero size did not
  * sleep. The owner's drain and steal (heap_unlock's return value and
- * wake_gate) and a task's child (ripen__heap_announce) make that rise. With
+ * wake_gate) and a task's child (ripen__worker_push_local, the same gate)
+ * make that rise. With
  * the rise stored relaxed, this was the store-buffer pattern: a peer could
  * sleep while the heap held work that then waited behind the owner's task.
  * An owner whose heap stays non-empty also wakes a sleeper (a relaxed hint,

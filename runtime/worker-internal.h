@@ -20,8 +20,6 @@ void ripen__worker_push_local(struct ripen__worker *w, struct ripen_task *t);
 
 /* worker.c: heap access for the rebalancer (worker.c's lock protocol) */
 bool ripen__heap_trylock(struct ripen__worker *v);
-/* After adding to v's heap from outside v's step: publish, wake a sleeper. */
-void ripen__heap_announce(struct ripen__worker *v, uint64_t *rng);
 void ripen__heap_unlock(struct ripen__worker *v);
 
 #endif

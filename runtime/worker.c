@@ -141,19 +141,6 @@ bool ripen__heap_trylock(struct ripen__worker *v)
 	return heap_trylock(v);
 }
 
-void ripen__heap_announce(struct ripen__worker *v, uint64_t *rng)
-{
-	struct ripen_pool *pool = v->pool;
-
-	/* seq_cst: store qsize, then look for sleepers: the Dekker pair with
-	 * ripen__park's recheck (parked and nsleeping stored, then qsize read).
-	 * Called after the unlock, by whoever added work to v's heap outside
-	 * v's own scheduling step. */
-	atomic_store_explicit(&v->qsize, atomic_load_explicit(&v->qsize, memory_order_relaxed),
-			      memory_order_seq_cst);
-	ripen__notify(pool, v, rng);
-}
-
 void ripen__heap_unlock(struct ripen__worker *v)
 {
 	/* the rebalancer only takes entries out: the size never rises here */
@@ -462,6 +449,7 @@ void ripen__worker_push_local(struct ripen__worker *w, struct ripen_task *t)
 	const struct ripen_policy *pol;
 	struct ripen__entry e;
 	void *pool_ctx;
+	bool rose;
 	int rc;
 
 	heap_lock_own(w);
@@ -476,15 +464,21 @@ void ripen__worker_push_local(struct ripen__worker *w, struct ripen_task *t)
 		/* release: pairs with the idle check's loads; counted before the
 		 * task can finish, so submitted never trails done */
 		atomic_store_explicit(&w->local_in, ++w->local_in_priv, memory_order_release);
-	(void)heap_unlock(w); /* heap_announce below is the full gate */
+	/* The rise from empty is the only store that must meet a parking
+	 * peer's recheck (heap_unlock's comment); a heap that was non-empty
+	 * kept every peer up already, or was shared at the owner's last step
+	 * end (next_entry's hint). Measured: announcing every child with a
+	 * seq_cst store and a sleeper check cost a fence and ~20 instructions
+	 * a spawn for nothing. */
+	rose = heap_unlock(w);
 	if (rc != 0) { /* the heap could not grow: the inbox needs no allocation */
 		/* relaxed: t is not published yet; the enqueue publishes it. The
 		 * node is linked from here on: a re-prioritisation through the
 		 * caller's handle must see it busy, or it would link it again */
 		atomic_store_explicit(&t->vb, RIPEN_VB_BUSY, memory_order_relaxed);
 		ripen__inbox_push(pool, w, t, true);
-	} else { /* a sleeper can take the child from our heap while this task runs */
-		ripen__heap_announce(w, &w->rng);
+	} else if (rose) { /* a sleeper can take the child from our heap while this task runs */
+		wake_gate(w);
 	}
 }
 
