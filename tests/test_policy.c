@@ -191,10 +191,61 @@ static void starvation_bounded_by_aging(void)
 	CHECK_LE(w, pred + slack);
 	CHECK_GE(w, (uint64_t)(0.8 * tau * 1e9 * (H - L)));
 
-	/* static: starved for well over the aging predictions */
-	w = low_task_wait(ripen_policy_static(), 300000000ull, &wh);
-	printf("# static: low task %s within 300 ms\n", w ? "started" : "did not start");
-	CHECK_EQ(w, 0);
+}
+
+/*
+ * Static: a low task starves while better work keeps coming, and that holds
+ * by construction, not by timing: each high task submits its successor
+ * before it returns, so whenever the one worker picks its next task its
+ * heap holds a high one beside the low one (rebalancer off: it would hold
+ * entries in flight). The feeder thread of low_task_wait cannot promise
+ * that: on a busy machine it is descheduled, the stream dries up and the
+ * low task runs (seen here beside two CPU hogs).
+ */
+static atomic_int chain_on;
+static atomic_uint chain_runs;
+static struct ripen_pool *chain_pool;
+
+static void chain_fn(void *arg)
+{
+	(void)arg;
+	if (atomic_load(&chain_on)) {
+		struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+
+		o.base = 10;
+		CHECK_OK(ripen_submit(chain_pool, chain_fn, NULL, &o, NULL));
+	}
+	atomic_fetch_add(&chain_runs, 1);
+}
+
+static void static_starves_the_low_task(void)
+{
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+	uint64_t t0 = test_now_ns();
+
+	chain_pool = pool_with(1, false, ripen_policy_static(), RIPEN_REBALANCE_OFF);
+	atomic_store(&low_started_ns, 0);
+	atomic_store(&chain_on, 1);
+	o.base = 10;
+	CHECK_OK(ripen_submit(chain_pool, chain_fn, NULL, &o, NULL));
+	while (atomic_load(&chain_runs) < 10 && test_now_ns() - t0 < 10000000000ull)
+		test_sleep_ns(100000);
+	o.base = 1;
+	CHECK_OK(ripen_submit(chain_pool, low_fn, NULL, &o, NULL));
+	{
+		unsigned seen = atomic_load(&chain_runs);
+
+		/* the worker ran 20000 more high tasks after the low one queued */
+		while (atomic_load(&chain_runs) - seen < 20000 && test_now_ns() - t0 < 20000000000ull)
+			test_sleep_ns(100000);
+		CHECK_GE(atomic_load(&chain_runs) - seen, 20000);
+	}
+	CHECK_EQ(atomic_load(&low_started_ns), 0);
+	atomic_store(&chain_on, 0);
+	CHECK_OK(ripen_pool_wait_idle(chain_pool, -1));
+	CHECK_NE(atomic_load(&low_started_ns), 0); /* and runs once the stream stops */
+	printf("# static: low task waited behind %u high tasks\n", atomic_load(&chain_runs));
+	ripen_pool_destroy(chain_pool);
 }
 
 /* -------------------------------------------------------------- stranding */
@@ -774,6 +825,7 @@ static void skewed_producers_with_and_without_rebalancer(void)
 }
 
 TEST_MAIN(T(constructors_reject_bad_parameters), T(starvation_bounded_by_aging),
+	  T(static_starves_the_low_task),
 	  T(no_stranding_behind_a_long_task), T(reprioritize_moves_a_task_ahead),
 	  T(reprioritize_cancel_start_race), T(swaps_under_full_load), T(swap_rekeys_queued_work),
 	  T(bad_custom_scores_sort_lowest), T(delayed_tasks_never_start_early),
