@@ -79,6 +79,11 @@ struct ripen__worker {
 	uint64_t anchor_tsc, anchor_ns;	/* the recording clock's anchor (metrics-internal.h) */
 	struct ripen__tring *_Atomic tring; /* trace ring while a trace runs (trace.c) */
 	const struct ripen_policy *pol; /* policy for this step (RCU read side) */
+	/* the last step's policy, when a key needs nothing but the task:
+	 * RIPEN_POL_STATIC or RIPEN_POL_FIFO, else -1; valid while policy_gen
+	 * is still fast_gen (worker.c, push_local's fast path) */
+	int fast_kind;
+	uint64_t fast_gen;
 	void *pool_ctx;			/* context for this step (RCU read side) */
 	struct ripen_pool *pool;
 	unsigned index;

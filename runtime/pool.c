@@ -284,6 +284,7 @@ static int worker_init(struct ripen_pool *pool, unsigned i, bool pinned)
 		w->pin_cpu = -1;
 	w->pool = pool;
 	w->index = i;
+	w->fast_kind = -1; /* until its first step's snapshot */
 	w->rng = ripen__seed_rng(w);
 	return ripen__prioq_init(&w->heap, RIPEN_HEAP_INIT);
 }
