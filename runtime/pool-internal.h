@@ -83,6 +83,7 @@ struct ripen__worker {
 	 * RIPEN_POL_STATIC or RIPEN_POL_FIFO, else -1; valid while policy_gen
 	 * is still fast_gen (worker.c, push_local's fast path) */
 	int fast_kind;
+	bool fast_tv;			/* that policy is time-varying */
 	uint64_t fast_gen;
 	void *pool_ctx;			/* context for this step (RCU read side) */
 	struct ripen_pool *pool;
