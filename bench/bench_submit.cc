@@ -108,6 +108,9 @@ void AddStats(benchmark::State &state, ripen_pool *pool)
 	state.counters["parks/task"] = st.parks / n;
 	state.counters["steals/task"] = st.steals / n;
 	state.counters["inbox_steals/task"] = st.inbox_steals / n;
+	state.counters["busy/look"] = st.peer_looks ? (double)st.steal_busy / st.peer_looks : 0;
+	state.counters["lock_waits/task"] = st.lock_waits / n;
+	state.counters["lock_yields/task"] = st.lock_yields / n;
 }
 
 // Empty tasks from `producers` threads: 1 is the benchmark's own thread,

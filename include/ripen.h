@@ -155,6 +155,11 @@ struct ripen_pool_stats {
 	uint64_t rebalances RIPEN_DEFAULT(0); /* rebalancer periods */
 	uint64_t merged RIPEN_DEFAULT(0); /* entries the rebalancer merged and dealt out */
 	uint64_t rescued RIPEN_DEFAULT(0); /* entries moved off a worker stuck in a long task */
+	/* where a worker's time goes when it is not running tasks: */
+	uint64_t peer_looks RIPEN_DEFAULT(0); /* a worker compared its best with a peer's (p2c) */
+	uint64_t steal_busy RIPEN_DEFAULT(0); /* a steal found the peer's heap locked and gave up */
+	uint64_t lock_waits RIPEN_DEFAULT(0); /* an owner found its own heap locked by a thief */
+	uint64_t lock_yields RIPEN_DEFAULT(0); /* ... and yielded the CPU waiting (the thief was off it) */
 };
 #define RIPEN_POOL_STATS_INIT RIPEN_INIT_SIZE_(struct ripen_pool_stats)
 RIPEN_API int ripen_pool_stats(struct ripen_pool *pool, struct ripen_pool_stats *st);

@@ -108,6 +108,10 @@ struct ripen__worker {
 	_Atomic uint64_t n_rekeyed;
 	_Atomic uint64_t n_rekey_ns;
 	_Atomic uint64_t n_bad;
+	_Atomic uint64_t n_looks;
+	_Atomic uint64_t n_steal_busy;
+	_Atomic uint64_t n_lock_waits;
+	_Atomic uint64_t n_lock_yields;
 };
 
 /* A context published with ripen_pool_set_context. */

@@ -707,6 +707,10 @@ int ripen_pool_stats(struct ripen_pool *pool, struct ripen_pool_stats *st)
 		s.rekeyed_entries += atomic_load_explicit(&w->n_rekeyed, memory_order_relaxed);
 		s.rekey_ns += atomic_load_explicit(&w->n_rekey_ns, memory_order_relaxed);
 		s.bad_scores += atomic_load_explicit(&w->n_bad, memory_order_relaxed);
+		s.peer_looks += atomic_load_explicit(&w->n_looks, memory_order_relaxed);
+		s.steal_busy += atomic_load_explicit(&w->n_steal_busy, memory_order_relaxed);
+		s.lock_waits += atomic_load_explicit(&w->n_lock_waits, memory_order_relaxed);
+		s.lock_yields += atomic_load_explicit(&w->n_lock_yields, memory_order_relaxed);
 	}
 	/* a delayed task cancelled before its release counts as submitted and
 	 * cancelled, so that submitted == run + cancelled + queued holds */

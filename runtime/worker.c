@@ -148,14 +148,23 @@ void ripen__heap_unlock(struct ripen__worker *v)
 }
 
 /* Owner: take its own heap lock; a thief inside leaves after one batch. */
+static void heap_lock_own_slow(struct ripen__worker *w)
+{
+	bump(&w->n_lock_waits, 1);
+	for (unsigned spins = 0; !heap_trylock(w); spins++) {
+		if (spins < RIPEN_OWN_SPINS) {
+			ripen__cpu_relax();
+		} else {
+			bump(&w->n_lock_yields, 1);
+			sched_yield(); /* the thief was descheduled inside */
+		}
+	}
+}
+
 static inline void heap_lock_own(struct ripen__worker *w)
 {
-	for (unsigned spins = 0; !heap_trylock(w); spins++) {
-		if (spins < RIPEN_OWN_SPINS)
-			ripen__cpu_relax();
-		else
-			sched_yield(); /* the thief was descheduled inside */
-	}
+	if (ripen__unlikely(!heap_trylock(w)))
+		heap_lock_own_slow(w);
 }
 
 /*
@@ -637,8 +646,12 @@ static bool heap_steal(struct ripen__worker *w, struct ripen__worker *v, uint64_
 	size_t k = 0, lim;
 	bool rekey;
 
-	if (ripen__prioq_reserve(&w->heap, RIPEN_HEAP_STEAL_MAX) != 0 || !heap_trylock(v))
+	if (ripen__prioq_reserve(&w->heap, RIPEN_HEAP_STEAL_MAX) != 0)
 		return false;
+	if (!heap_trylock(v)) {
+		bump(&w->n_steal_busy, 1);
+		return false;
+	}
 	lim = v->heap.n;
 	if (lim > 2 * RIPEN_HEAP_STEAL_MAX)
 		lim = 2 * RIPEN_HEAP_STEAL_MAX;
@@ -679,6 +692,7 @@ static void p2c(struct ripen__worker *w)
 		return;
 	i = ripen__rand_below(&w->rng, pool->nworkers - 1);
 	v = &pool->workers[i >= w->index ? i + 1 : i];
+	bump(&w->n_looks, 1);
 	/* relaxed: a hint; the try-lock validates */
 	if (atomic_load_explicit(&v->pub_top, memory_order_relaxed) > my_key)
 		(void)heap_steal(w, v, my_key);
