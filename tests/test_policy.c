@@ -100,6 +100,8 @@ struct high_arg {
 	uint64_t submit_ns;
 };
 
+static void top_up(void);
+
 static void high_fn(void *arg)
 {
 	struct high_arg *h = arg;
@@ -109,6 +111,7 @@ static void high_fn(void *arg)
 		;
 	atomic_fetch_add(&high_started, 1);
 	free(h);
+	top_up();
 	spin_ns(SVC_NS);
 }
 
@@ -118,22 +121,29 @@ static void low_fn(void *arg)
 	atomic_store(&low_started_ns, test_now_ns());
 }
 
+/*
+ * Keep 32 high tasks outstanding. The high tasks call it themselves before
+ * they spin, so the stream cannot dry up while the worker runs, however the
+ * host schedules the threads: a feeder thread of its own was descheduled on
+ * a busy machine, the stream stopped and the low task ran early.
+ */
+static void top_up(void)
+{
+	while (atomic_load(&feeding) && atomic_load(&high_submitted) - atomic_load(&high_started) < 32) {
+		struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+		struct high_arg *h = malloc(sizeof(*h));
+
+		o.base = 10;
+		h->submit_ns = test_now_ns();
+		atomic_fetch_add(&high_submitted, 1);
+		CHECK_OK(ripen_submit(spool, high_fn, h, &o, NULL));
+	}
+}
+
 static void *feeder(void *arg)
 {
 	(void)arg;
-	while (atomic_load(&feeding)) {
-		if (atomic_load(&high_submitted) - atomic_load(&high_started) < 32) {
-			struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
-			struct high_arg *h = malloc(sizeof(*h));
-
-			o.base = 10;
-			h->submit_ns = test_now_ns();
-			atomic_fetch_add(&high_submitted, 1);
-			CHECK_OK(ripen_submit(spool, high_fn, h, &o, NULL));
-		} else {
-			test_sleep_ns(20000);
-		}
-	}
+	top_up(); /* the first 32; the high tasks keep it going */
 	return NULL;
 }
 
