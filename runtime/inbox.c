@@ -19,19 +19,50 @@
 static RIPEN_TLS uint32_t tls_cursor; /* round-robin target, per thread */
 static RIPEN_TLS uint64_t tls_rng;
 
+/* Tasks waiting in w's inbox, roughly: relaxed, for placement only. */
+static inline uint64_t inbox_pending(struct ripen__worker *w)
+{
+	/* relaxed: a hint; taken first, so the difference errs high */
+	uint64_t taken = atomic_load_explicit(&w->inbox_taken, memory_order_relaxed);
+	uint64_t in = atomic_load_explicit(&w->inbox_in, memory_order_relaxed);
+
+	return in > taken ? in - taken : 0;
+}
+
+/*
+ * Round-robin over the workers, except past a worker that is not draining:
+ * a running worker empties its inbox at every scheduling step, so one whose
+ * inbox holds more than RIPEN_PLACE_PILE is descheduled, asleep or inside a
+ * long task, and the next worker gets the task if its inbox is shorter.
+ * Without this a producer kept feeding a descheduled worker half of its
+ * tasks, and they waited for its time slice while worse ones ran.
+ */
+#define RIPEN_PLACE_PILE 16u
+
 struct ripen__worker *ripen__pick_target(struct ripen_pool *pool, uint32_t inbox_opt)
 {
 	struct ripen__worker *w;
+	unsigned n = pool->nworkers;
 
 	if (inbox_opt != 0)
-		return &pool->workers[(inbox_opt - 1) % pool->nworkers];
-	if (tls_cursor >= pool->nworkers) {
+		return &pool->workers[(inbox_opt - 1) % n];
+	if (tls_cursor >= n) {
 		if (tls_rng == 0)
 			tls_rng = ripen__seed_rng(&tls_rng);
-		tls_cursor = ripen__rand_below(&tls_rng, pool->nworkers);
+		tls_cursor = ripen__rand_below(&tls_rng, n);
 	}
 	w = &pool->workers[tls_cursor];
-	tls_cursor = tls_cursor + 1 < pool->nworkers ? tls_cursor + 1 : 0;
+	tls_cursor = tls_cursor + 1 < n ? tls_cursor + 1 : 0;
+	if (n > 1) {
+		uint64_t p = inbox_pending(w);
+
+		if (p > RIPEN_PLACE_PILE) {
+			struct ripen__worker *v = &pool->workers[tls_cursor];
+
+			if (inbox_pending(v) < p)
+				w = v;
+		}
+	}
 	return w;
 }
 

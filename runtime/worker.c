@@ -698,13 +698,16 @@ static void p2c(struct ripen__worker *w)
 		(void)heap_steal(w, v, my_key);
 	/* A peer asleep, still waking, or descheduled is not draining its
 	 * inbox: work sent there would wait for a futex wake-up or a time
-	 * slice. Take half of it when the peer is parked or its inbox has
-	 * piled up. relaxed: hints; inbox_take try-locks. */
+	 * slice. Take half of it when the peer is parked (it is being woken
+	 * and will share), all of it when it has piled up (a running owner
+	 * drains at every step, so a pile means it is off the CPU or inside
+	 * a long task). relaxed: hints; inbox_take try-locks. */
 	{
 		uint64_t hint = ripen__inbox_hint(v);
 
-		if (hint > 0 && (hint > RIPEN_INBOX_PILE ||
-				 atomic_load_explicit(&v->parked, memory_order_relaxed)))
+		if (hint > RIPEN_INBOX_PILE)
+			(void)inbox_take(w, v, hint);
+		else if (hint > 0 && atomic_load_explicit(&v->parked, memory_order_relaxed))
 			(void)inbox_take(w, v, (hint + 1) / 2);
 	}
 }
