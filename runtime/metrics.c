@@ -225,8 +225,8 @@ int ripen__metrics_init(struct ripen_pool *pool, const char *name, bool on)
 		snprintf(m->pool_name, sizeof(m->pool_name), "ripen%u",
 			 atomic_fetch_add_explicit(&pool_counter, 1, memory_order_relaxed) + 1);
 	m->on = on;
-	if (on)
-		pthread_once(&clock_once, calibrate);
+	/* also when off: a worker's submits read the same clock (pool.c) */
+	pthread_once(&clock_once, calibrate);
 	pthread_mutex_init(&m->lock, NULL);
 	for (unsigned i = 0; i < pool->nworkers; i++) {
 		struct ripen__worker *w = &pool->workers[i];
