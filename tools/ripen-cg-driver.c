@@ -11,6 +11,8 @@
  *   fib N       the fib(N) call tree as tasks (bench_workloads' SpawnTree),
  *               all at one priority: FIFO on ties, breadth first
  *   fibd N      the same with depth as priority (deeper first, depth first)
+ *   prio N      like submitp with random priorities: N pops from a heap of
+ *               up to N entries (the heap's sift cost)
  *
  * The task count goes to stderr, so the marginal count per task is the
  * difference of two runs over the difference of their task counts.
@@ -77,13 +79,14 @@ int main(int argc, char **argv)
 
 	if (argc != 3 || (n = atol(argv[2])) <= 0 ||
 	    (strcmp(argv[1], "submitp") != 0 && strcmp(argv[1], "spawn") != 0 &&
+	     strcmp(argv[1], "prio") != 0 &&
 	     strcmp(argv[1], "fib") != 0 && strcmp(argv[1], "fibd") != 0) ||
 	    (argv[1][0] == 'f' && n > 40)) {
-		fprintf(stderr, "usage: %s submitp N | spawn DEPTH | fib N | fibd N (N <= 40)\n",
+		fprintf(stderr, "usage: %s submitp N | prio N | spawn DEPTH | fib N | fibd N (N <= 40)\n",
 			argv[0]);
 		return 2;
 	}
-	submit = strcmp(argv[1], "submitp") == 0;
+	submit = strcmp(argv[1], "submitp") == 0 || strcmp(argv[1], "prio") == 0;
 	is_fib = argv[1][0] == 'f';
 	by_depth = strcmp(argv[1], "fibd") == 0;
 	o.workers = 1;
@@ -95,9 +98,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (submit) {
-		for (long i = 0; i < n; i++)
-			if ((rc = ripen_submit(pool, noop, NULL, NULL, NULL)) != 0)
+		uint64_t x = 88172645463325252ull;
+		bool prio = argv[1][0] == 'p';
+
+		for (long i = 0; i < n; i++) {
+			struct ripen_task_opts to = RIPEN_TASK_OPTS_INIT;
+
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift: the same keys every run */
+			to.base = prio ? (double)(x % 1000000) : 0.0;
+			if ((rc = ripen_submit(pool, noop, NULL, &to, NULL)) != 0)
 				break;
+		}
 		if (rc == 0)
 			rc = ripen_pool_resume(pool);
 	} else if (is_fib) {
