@@ -7,12 +7,49 @@
 // ratio, work ratio (tasks that did work / reachable nodes) and stale pops;
 // every distance is checked against the sequential result.
 //
+//   Dijkstra_Sequential:  the binary-heap reference, one thread.
+//   Ripen_SSSP/<workers>: the relaxed version on a pool of that many workers,
+//                         one source (node 0) per iteration.
+//
+// Where the time goes, per benchmark; every figure is taken over the timed
+// solves only (right before the source's submit and right after
+// wait_idle), never over graph loading, resetting dist or verifying:
+//   cpu_ms_per_solve    process CPU time (getrusage(RUSAGE_SELF), user +
+//                       sys: every thread, the pool's workers, its
+//                       rebalancer and the waiting main thread) per solve;
+//                       against the wall time it says how many CPUs a solve
+//                       kept busy, across worker counts what a second
+//                       worker costs in CPU;
+//   cpu_ns_per_task     the same CPU time per task run (work + stale pops);
+//                       the sequential run: per node it settled;
+//   invol_cs_per_solve  involuntary context switches (ru_nivcsw) per solve:
+//                       a thread preempted, by a peer or another process;
+//   vol_cs_per_solve    voluntary ones (ru_nvcsw): a thread blocked (a
+//                       worker parking on its futex, main in wait_idle, the
+//                       rebalancer between its periods);
+// and, Ripen_SSSP only, the deltas of ripen_pool_stats per solve:
+//   steals_per_solve        successful steals from a peer's heap;
+//   stolen_tasks_per_solve  tasks those steals moved;
+//   inbox_steals_per_solve  tasks taken from a peer's inbox;
+//   parks_per_solve         times a worker went to sleep;
+//   stale_per_solve         heap entries dropped as stale by the runtime
+//                           (superseded versions; not the benchmark's own
+//                           stale pops, which are tasks that ran and found
+//                           their distance beaten: stale_pops).
+// The end of a solve: its last worker to run out of work spins a few
+// microseconds and parks, before or after wait_idle returns (the idle
+// signal can come from its park path); one after is in the untimed gap and
+// not counted, so parks_per_solve varies by up to one per worker.
+//
 // Input: a DIMACS .gr file from $RIPEN_SSSP_GRAPH (e.g. ../shared/data/roads/
-// moscow.gr); without one, a generated 700x700 grid with random weights.
+// moscow.gr or rome99.gr; an unreadable path is an error, not a fallback);
+// without one, a generated 700x700 grid with random weights. The label
+// names the graph.
 #include <benchmark/benchmark.h>
 
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +60,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <sys/resource.h>
 
 #include "ripen.h"
 #include "workers.h"
@@ -40,18 +79,34 @@ Graph Load()
 	Graph g;
 	std::vector<std::array<uint32_t, 3>> arcs;
 	const char *path = getenv("RIPEN_SSSP_GRAPH");
-	FILE *f = path ? fopen(path, "r") : nullptr;
-	if (f != nullptr) {
+	if (path != nullptr && path[0] != '\0') {
+		FILE *f = fopen(path, "r");
+		if (f == nullptr) {
+			fprintf(stderr, "SSSP: cannot open RIPEN_SSSP_GRAPH=%s: %s\n", path,
+				strerror(errno));
+			exit(1);
+		}
 		char line[256];
 		while (fgets(line, sizeof(line), f)) {
 			uint32_t u, v, c;
 			if (line[0] == 'p')
 				sscanf(line, "p sp %u", &g.n);
-			else if (line[0] == 'a' && sscanf(line, "a %u %u %u", &u, &v, &c) == 3)
+			else if (line[0] == 'a' && sscanf(line, "a %u %u %u", &u, &v, &c) == 3) {
+				if (u < 1 || v < 1 || u > g.n || v > g.n) {
+					fprintf(stderr, "SSSP: %s: arc %u %u outside 1..%u\n", path, u, v,
+						g.n);
+					exit(1);
+				}
 				arcs.push_back({u - 1, v - 1, c});
+			}
 		}
 		fclose(f);
-		g.name = path;
+		if (g.n == 0 || arcs.empty()) {
+			fprintf(stderr, "SSSP: %s: no \"p sp\" line or no arcs\n", path);
+			exit(1);
+		}
+		const char *base = strrchr(path, '/');
+		g.name = base != nullptr ? base + 1 : path;
 	} else {
 		const uint32_t side = 700;
 		std::mt19937 rng(7);
@@ -118,6 +173,72 @@ std::vector<uint32_t> Dijkstra(const Graph &g, uint32_t src)
 	return d;
 }
 
+// ---- what a solve costs the process: CPU time and context switches
+struct Usage {
+	uint64_t cpu_ns = 0, invol_cs = 0, vol_cs = 0;
+};
+
+Usage Now()
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	Usage u;
+	u.cpu_ns = ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
+		   ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
+	u.invol_cs = (uint64_t)ru.ru_nivcsw;
+	u.vol_cs = (uint64_t)ru.ru_nvcsw;
+	return u;
+}
+
+// Sums of the timed solves' deltas; Report() turns them into the counters
+// of the header comment.
+struct Cost {
+	uint64_t solves = 0, tasks = 0, cpu_ns = 0, invol_cs = 0, vol_cs = 0;
+	uint64_t steals = 0, stolen = 0, inbox_steals = 0, parks = 0, stale = 0;
+
+	void Add(const Usage &a, const Usage &b, uint64_t tasks_run)
+	{
+		solves++;
+		tasks += tasks_run;
+		cpu_ns += b.cpu_ns - a.cpu_ns;
+		invol_cs += b.invol_cs - a.invol_cs;
+		vol_cs += b.vol_cs - a.vol_cs;
+	}
+	void Add(const struct ripen_pool_stats &a, const struct ripen_pool_stats &b)
+	{
+		steals += b.steals - a.steals;
+		stolen += b.stolen_tasks - a.stolen_tasks;
+		inbox_steals += b.inbox_steals - a.inbox_steals;
+		parks += b.parks - a.parks;
+		stale += b.stale_dropped - a.stale_dropped;
+	}
+	void Report(benchmark::State &state, bool pool) const
+	{
+		if (solves == 0)
+			return;
+		const double n = (double)solves;
+		state.counters["cpu_ms_per_solve"] = (double)cpu_ns / n / 1e6;
+		state.counters["cpu_ns_per_task"] = tasks ? (double)cpu_ns / (double)tasks : 0;
+		state.counters["invol_cs_per_solve"] = (double)invol_cs / n;
+		state.counters["vol_cs_per_solve"] = (double)vol_cs / n;
+		if (!pool)
+			return;
+		state.counters["steals_per_solve"] = (double)steals / n;
+		state.counters["stolen_tasks_per_solve"] = (double)stolen / n;
+		state.counters["inbox_steals_per_solve"] = (double)inbox_steals / n;
+		state.counters["parks_per_solve"] = (double)parks / n;
+		state.counters["stale_per_solve"] = (double)stale / n;
+	}
+};
+
+struct ripen_pool_stats Stats(ripen_pool *pool)
+{
+	struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
+	if (ripen_pool_stats(pool, &st) != 0)
+		abort();
+	return st;
+}
+
 // ---- the relaxed version
 ripen_pool *g_pool;
 std::atomic<uint32_t> *g_dist;
@@ -151,8 +272,16 @@ void Settle(void *arg)
 void BM_Dijkstra_Sequential(benchmark::State &state)
 {
 	const Graph &g = G();
-	for (auto _ : state)
+	uint64_t settled = 0; // nodes the reference settles: its "tasks"
+	for (uint32_t d : Dijkstra(g, 0))
+		settled += d != kInf;
+	Cost cost;
+	for (auto _ : state) {
+		Usage a = Now();
 		benchmark::DoNotOptimize(Dijkstra(g, 0));
+		cost.Add(a, Now(), settled);
+	}
+	cost.Report(state, false);
 	state.SetLabel(g.name);
 }
 
@@ -167,8 +296,10 @@ void BM_Ripen_SSSP(benchmark::State &state)
 	g_dist = dist.data();
 	ripen_pool_opts o = RIPEN_POOL_OPTS_INIT;
 	o.workers = (unsigned)state.range(0);
-	ripen_pool_create(&o, &g_pool);
+	if (ripen_pool_create(&o, &g_pool) != 0)
+		abort();
 	double work = 0, stale = 0;
+	Cost cost;
 	for (auto _ : state) {
 		state.PauseTiming();
 		for (auto &d : dist)
@@ -176,10 +307,15 @@ void BM_Ripen_SSSP(benchmark::State &state)
 		dist[0].store(0);
 		g_work = 0;
 		g_stale = 0;
+		struct ripen_pool_stats st0 = Stats(g_pool);
 		state.ResumeTiming();
+		Usage u0 = Now();
 		ripen_submit(g_pool, Settle, (void *)(uintptr_t)0, nullptr, nullptr);
 		ripen_pool_wait_idle(g_pool, -1);
+		Usage u1 = Now();
 		state.PauseTiming();
+		cost.Add(u0, u1, g_work.load() + g_stale.load());
+		cost.Add(st0, Stats(g_pool));
 		for (uint32_t i = 0; i < g.n; i++)
 			if (dist[i].load() != ref[i]) {
 				fprintf(stderr, "SSSP: node %u has %u, Dijkstra %u\n", i, dist[i].load(), ref[i]);
@@ -192,6 +328,7 @@ void BM_Ripen_SSSP(benchmark::State &state)
 	ripen_pool_destroy(g_pool);
 	state.counters["work_ratio"] = work;
 	state.counters["stale_pops"] = stale;
+	cost.Report(state, true);
 	state.SetLabel(g.name);
 }
 
