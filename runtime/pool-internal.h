@@ -33,7 +33,7 @@
 
 #ifdef RIPEN_TINY
 #define RIPEN_HEAP_STEAL_MAX 4u
-#else
+#elif !defined(RIPEN_HEAP_STEAL_MAX)
 #define RIPEN_HEAP_STEAL_MAX 32u
 #endif
 
