@@ -36,6 +36,32 @@
  * owner runs worse tasks, and a thief's whole-batch claim overshoots; a
  * Chase-Lev deque has no priority order at all.
  *
+ * Where a second worker's time goes (measured on the 2-vCPU dev machine,
+ * ripen_pool_stats' peer_looks, steal_busy, lock_waits and lock_yields,
+ * bench_sssp's per-solve counters, perf -e cpu-clock):
+ *   - relaxed SSSP (moscow.gr): about 19k steals moving 40k of 412k tasks
+ *     per solve and 35-70 involuntary context switches; CPU per task rises
+ *     from ~250 ns at one worker to ~315-340 ns at two (1.3x; 1.5-1.7x on
+ *     the small rome99, whose frontier is a few hundred nodes). At one
+ *     worker 6% of the run was the vDSO clock read for each spawn's seq:
+ *     a worker's submit now reads its TSC-scaled recording clock;
+ *   - short tasks: the owner holds its lock through most of its time, so a
+ *     p2c look finds it held (1.15 busy try-locks per look in the prio
+ *     backlog run) and order rests on placement: submits now pass over a
+ *     worker whose inbox piles up (inbox.c), and a peer takes such a pile
+ *     whole;
+ *   - big heaps: a steal pops up to 64 entries and pushes 32 back, each
+ *     O(log n) with cache misses, so it holds the victim's lock for tens of
+ *     microseconds; the owner waits (2^20 prefilled, 2 workers: ~40k
+ *     lock_waits, 13-30k lock_yields per drain). A thief that retried the
+ *     lock made that worse (RIPEN_STEAL_SPINS);
+ *   - beside two CPU hogs the same drain's mean rank error is 150-760
+ *     against 1.5-17 quiet (bench_quality Prefilled_Contended); the strict
+ *     pool stays exact. A worker descheduled inside its step, or inside a
+ *     steal, strands the heap whose lock it holds for its whole time off
+ *     the CPU. Not solved here: it needs heaps whose best entries a peer
+ *     can take without that lock, or more heaps than workers.
+ *
  * Owner worker only, unless a function says otherwise.
  */
 #include <errno.h>
