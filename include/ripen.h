@@ -73,6 +73,24 @@ struct ripen_pool_opts {
 	/* no wait and run histograms: the two clock reads a task costs them
 	 * are skipped (per-class counts are kept; wait watchers get -ENOTSUP) */
 	bool metrics_off RIPEN_DEFAULT(false);
+	/*
+	 * Worker lifecycle hooks (as Tokio's on_thread_start/on_thread_stop
+	 * and oneTBB's scheduler observers): called on each worker thread,
+	 * with its index, before its first task and after its last, for
+	 * per-thread state (a database connection, a tracing context, CPU
+	 * affinity: the start hook runs after pin_workers pinned the thread).
+	 * NULL = none; `hook_arg` is passed to both. A start hook may submit
+	 * to the pool as any thread may (-ESHUTDOWN once it is shutting
+	 * down); a stop hook's submits get -ESHUTDOWN. Like tasks, neither may shut down (-EDEADLK) or
+	 * destroy (abort) the pool. ripen_pool_create may return before every
+	 * start hook has run; ripen_pool_shutdown and ripen_pool_destroy
+	 * return after every stop hook has.
+	 */
+	void (*on_worker_start)(struct ripen_pool *pool, unsigned worker, void *hook_arg)
+		RIPEN_DEFAULT(nullptr);
+	void (*on_worker_stop)(struct ripen_pool *pool, unsigned worker, void *hook_arg)
+		RIPEN_DEFAULT(nullptr);
+	void *hook_arg RIPEN_DEFAULT(nullptr);
 };
 #define RIPEN_REBALANCE_DEFAULT_NS 2000000ull	/* 2 ms: see runtime/rebalance.c */
 #define RIPEN_REBALANCE_OFF UINT64_MAX

@@ -92,6 +92,8 @@ struct ripen__worker {
 	pthread_t thread;
 	int pin_cpu;			/* CPU to pin to at start, or -1 */
 	bool started;
+	bool starting;			/* in its start hook: submits go the external way */
+	bool exiting;			/* past its last task: its submits are refused */
 	uint64_t done_priv;
 	uint64_t local_in_priv;
 	_Atomic uint64_t local_in;	/* tasks submitted by this worker's tasks */
@@ -203,6 +205,11 @@ struct ripen_pool {
 	uint64_t *last_done;		/* rebalancer only: workers' n_run at its last look */
 	uint64_t rebal_rng;		/* rebalancer only */
 	unsigned *deal_order;		/* rebalancer only: scratch for deal() */
+
+	/* worker lifecycle hooks (ripen_pool_opts), set before the threads */
+	void (*on_worker_start)(struct ripen_pool *, unsigned, void *);
+	void (*on_worker_stop)(struct ripen_pool *, unsigned, void *);
+	void *hook_arg;
 };
 
 /*

@@ -234,6 +234,9 @@ static void pool_init(struct ripen_pool *pool, const struct ripen_pool_opts *o, 
 	pthread_mutex_init(&pool->swap_lock, NULL);
 	pthread_mutex_init(&pool->timer_lock, NULL);
 	pthread_mutex_init(&pool->trace_lock, NULL);
+	pool->on_worker_start = o->on_worker_start;
+	pool->on_worker_stop = o->on_worker_stop;
+	pool->hook_arg = o->hook_arg;
 	atomic_init(&pool->policy, o->policy);
 	atomic_init(&pool->ctx, NULL);
 	atomic_init(&pool->policy_gen, 0);
@@ -299,7 +302,11 @@ static int start_threads(struct ripen_pool *pool)
 	 * own threads. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	for (unsigned i = 0; i < pool->nworkers; i++) {
+	/* The rebalancer first: a worker's start hook may submit before
+	 * ripen_pool_create returns, and submits read rebal_started (a plain
+	 * field, published to the workers by their pthread_create) */
+	rc = ripen__rebalancer_start(pool);
+	for (unsigned i = 0; rc == 0 && i < pool->nworkers; i++) {
 		struct ripen__worker *w = &pool->workers[i];
 
 		if (RIPEN_FAULT(RIPEN_FAULT_THREAD_CREATE) ||
@@ -309,8 +316,6 @@ static int start_threads(struct ripen_pool *pool)
 		}
 		w->started = true;
 	}
-	if (rc == 0)
-		rc = ripen__rebalancer_start(pool);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0)
 		return rc;
@@ -519,9 +524,15 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 			ripen__task_free(t);
 			return rc;
 		}
-	} else if (self != NULL && self->pool == pool) {
-		/* acquire: pairs with the release store of mode in shutdown */
-		if (atomic_load_explicit(&pool->mode, memory_order_acquire) == RIPEN_MODE_CANCEL) {
+	} else if (self != NULL && self->pool == pool && !self->starting) {
+		/* (A start hook's submits take the external path below: no task
+		 * of this worker holds idle detection back for them, so they need
+		 * its Dekker pair with a shutdown.)
+		 * acquire: pairs with the release store of mode in shutdown. A
+		 * worker past its last task (its stop hook) would queue work no
+		 * one runs */
+		if (atomic_load_explicit(&pool->mode, memory_order_acquire) == RIPEN_MODE_CANCEL ||
+		    ripen__unlikely(self->exiting)) {
 			/* relaxed: statistics only */
 			atomic_fetch_add_explicit(&pool->int_rejected, 1, memory_order_relaxed);
 			ripen__m_rejected(pool, o.class_id);

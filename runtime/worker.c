@@ -940,6 +940,11 @@ void *ripen__worker_main(void *arg)
 		/* best effort: a refused pin leaves the worker unpinned */
 		(void)pthread_setaffinity_np(pthread_self(), sizeof(cs), &cs);
 	}
+	if (pool->on_worker_start != NULL) {
+		w->starting = true;
+		pool->on_worker_start(pool, w->index, pool->hook_arg);
+		w->starting = false;
+	}
 	for (;;) {
 		/* acquire: pairs with the release stores of the flags in pool.c */
 		if (atomic_load_explicit(&pool->stop, memory_order_acquire))
@@ -954,6 +959,9 @@ void *ripen__worker_main(void *arg)
 			ripen__park(w);
 	}
 	cleanup(w);
+	w->exiting = true;
+	if (pool->on_worker_stop != NULL)
+		pool->on_worker_stop(pool, w->index, pool->hook_arg);
 	ripen__alloc_unbind_thread();
 	ripen__rcu_unregister();
 	ripen__self = NULL;

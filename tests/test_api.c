@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "check.h"
@@ -403,10 +404,128 @@ static void strerror_names_every_code(void)
 	CHECK(strcmp(ripen_strerror(12345), "unknown error") == 0);
 }
 
+/*
+ * Worker lifecycle hooks: each worker's start hook runs on that thread
+ * before any of its tasks (a thread-local it sets is seen by every task),
+ * its stop hook after the last (the thread-local is still set, and a
+ * submit from it is refused, since no one would run the task); both exactly
+ * once per worker, and shutdown returns after every stop hook.
+ */
+enum { HOOK_WORKERS = 4, HOOK_TASKS = 2000 };
+static _Thread_local int hook_tls;
+static atomic_uint hook_starts, hook_stops, hook_bad, hook_ran;
+static atomic_uint hook_start_of[HOOK_WORKERS], hook_stop_of[HOOK_WORKERS];
+static int hook_stop_rc[HOOK_WORKERS];
+static int hook_token;
+
+static void hook_task(void *arg)
+{
+	(void)arg;
+	if (hook_tls != 1)
+		atomic_fetch_add(&hook_bad, 1);
+	atomic_fetch_add(&hook_ran, 1);
+}
+
+static void on_start(struct ripen_pool *p, unsigned i, void *arg)
+{
+	if (arg != &hook_token || i >= HOOK_WORKERS || ripen_pool_current_worker(p) != (int)i ||
+	    hook_tls != 0)
+		atomic_fetch_add(&hook_bad, 1);
+	hook_tls = 1;
+	atomic_fetch_add(&hook_start_of[i % HOOK_WORKERS], 1);
+	atomic_fetch_add(&hook_starts, 1);
+	/* a start hook may submit, as any thread may */
+	if (ripen_submit(p, hook_task, NULL, NULL, NULL) != 0)
+		atomic_fetch_add(&hook_bad, 1);
+}
+
+/* A start hook that runs late, while the pool shuts down: its submit is
+ * either accepted and run, or refused, never left queued (a worker exiting
+ * with a queued task aborts). */
+static atomic_uint late_accepted, late_refused;
+
+static void on_start_late(struct ripen_pool *p, unsigned i, void *arg)
+{
+	int rc;
+
+	(void)i;
+	(void)arg;
+	hook_tls = 1;
+	sched_yield(); /* let the shutdown get ahead */
+	rc = ripen_submit(p, hook_task, NULL, NULL, NULL);
+	if (rc == 0)
+		atomic_fetch_add(&late_accepted, 1);
+	else if (rc == -ESHUTDOWN)
+		atomic_fetch_add(&late_refused, 1);
+	else
+		atomic_fetch_add(&hook_bad, 1);
+}
+
+static void on_stop(struct ripen_pool *p, unsigned i, void *arg)
+{
+	if (arg != &hook_token || i >= HOOK_WORKERS || hook_tls != 1)
+		atomic_fetch_add(&hook_bad, 1);
+	hook_tls = 2;
+	hook_stop_rc[i % HOOK_WORKERS] = ripen_submit(p, hook_task, NULL, NULL, NULL);
+	atomic_fetch_add(&hook_stop_of[i % HOOK_WORKERS], 1);
+	atomic_fetch_add(&hook_stops, 1);
+}
+
+static void worker_hooks_bracket_every_task(void)
+{
+	struct ripen_pool_opts o = RIPEN_POOL_OPTS_INIT;
+	struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
+	struct ripen_pool *p;
+
+	o.workers = HOOK_WORKERS;
+	o.on_worker_start = on_start;
+	o.on_worker_stop = on_stop;
+	o.hook_arg = &hook_token;
+	CHECK_OK(ripen_pool_create(&o, &p));
+	for (int i = 0; i < HOOK_TASKS; i++)
+		CHECK_OK(ripen_submit(p, hook_task, NULL, NULL, NULL));
+	/* every start hook's submit lands before the shutdown (bounded wait) */
+	for (int k = 0; k < 30000 && atomic_load(&hook_starts) < HOOK_WORKERS; k++)
+		test_sleep_ns(1000000);
+	CHECK_OK(ripen_pool_shutdown(p, RIPEN_SHUTDOWN_DRAIN));
+	CHECK_EQ(atomic_load(&hook_starts), HOOK_WORKERS);
+	CHECK_EQ(atomic_load(&hook_stops), HOOK_WORKERS); /* all of them before shutdown returned */
+	for (int i = 0; i < HOOK_WORKERS; i++) {
+		CHECK_EQ(atomic_load(&hook_start_of[i]), 1);
+		CHECK_EQ(atomic_load(&hook_stop_of[i]), 1);
+		CHECK_EQ(hook_stop_rc[i], -ESHUTDOWN);
+	}
+	CHECK_EQ(atomic_load(&hook_bad), 0);
+	CHECK_EQ(atomic_load(&hook_ran), HOOK_TASKS + HOOK_WORKERS);
+	CHECK_OK(ripen_pool_stats(p, &st));
+	CHECK_EQ(st.submitted, HOOK_TASKS + HOOK_WORKERS);
+	CHECK_EQ(st.run, HOOK_TASKS + HOOK_WORKERS);
+	CHECK_EQ(st.rejected, HOOK_WORKERS); /* the stop hooks' submits */
+	ripen_pool_destroy(p);
+
+	/* start hooks racing an immediate shutdown, many times */
+	o.on_worker_start = on_start_late;
+	o.on_worker_stop = NULL;
+	for (int round = 0; round < 50; round++) {
+		atomic_store(&late_accepted, 0);
+		atomic_store(&late_refused, 0);
+		atomic_store(&hook_ran, 0);
+		CHECK_OK(ripen_pool_create(&o, &p));
+		CHECK_OK(ripen_pool_shutdown(p, RIPEN_SHUTDOWN_DRAIN));
+		CHECK_EQ(atomic_load(&late_accepted) + atomic_load(&late_refused), HOOK_WORKERS);
+		CHECK_EQ(atomic_load(&hook_ran), atomic_load(&late_accepted));
+		CHECK_OK(ripen_pool_stats(p, &st));
+		CHECK_EQ(st.submitted, atomic_load(&late_accepted));
+		CHECK_EQ(st.rejected, atomic_load(&late_refused));
+		ripen_pool_destroy(p);
+	}
+	CHECK_EQ(atomic_load(&hook_bad), 0);
+}
+
 TEST_MAIN(T(create_with_defaults), T(create_rejects_bad_options),
 	  T(submit_rejects_bad_input_and_disturbs_nothing), T(run_wait_state_release),
 	  T(cancel_queued_task), T(cancel_running_task_is_busy),
 	  T(release_before_completion_still_runs), T(shutdown_drain_runs_everything),
 	  T(shutdown_cancel_cancels_queued), T(pool_calls_from_a_task_would_deadlock),
 	  T(wait_inside_a_task_runs_inline), T(drain_lets_running_tasks_spawn),
-	  T(strerror_names_every_code))
+	  T(strerror_names_every_code), T(worker_hooks_bracket_every_task))
