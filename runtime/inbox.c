@@ -89,10 +89,11 @@ static void wake_for(struct ripen_pool *pool, struct ripen__worker *w)
 			tls_rng = ripen__seed_rng(&tls_rng);
 		ripen__notify(pool, w, &tls_rng);
 	}
-	/* seq_cst: the rebalancer's idle sleep is the same Dekker pair
-	 * (rebalance.c: it stores rebal_idle, then checks the counters) */
-	if (atomic_load_explicit(&pool->rebal_idle, memory_order_seq_cst))
-		ripen__rebalancer_poke(pool);
+	/* No rebalancer poke here: it acts on heaps only, and a task waits in
+	 * a heap only after the heap's rise from empty, which pokes it
+	 * (worker.c, wake_gate), or after a resume (pool.c). Poking at every
+	 * submit into an idle pool woke a second thread beside the worker for
+	 * each first task, competing with it for a CPU (rebalance.c). */
 }
 
 void ripen__inbox_push(struct ripen_pool *pool, struct ripen__worker *w, struct ripen_task *t,

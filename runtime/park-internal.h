@@ -17,7 +17,8 @@ void ripen__notify(struct ripen_pool *pool, struct ripen__worker *target, uint64
 void ripen__wake_all(struct ripen_pool *pool);
 
 
-/* Wake the rebalancer from its idle sleep (a submit, a timer, a swap). */
+/* Wake the rebalancer from its idle sleep (a heap's rise from empty, a
+ * resume, a timer, a swap). */
 void ripen__rebalancer_poke(struct ripen_pool *pool);
 
 #endif

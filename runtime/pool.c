@@ -398,6 +398,9 @@ static void resume_locked(struct ripen_pool *pool)
 	/* seq_cst: as above */
 	atomic_store_explicit(&pool->paused, RIPEN_RUNNING, memory_order_seq_cst);
 	ripen__wake_all(pool);
+	/* the priming drains filled heaps without the gate (paused()): the
+	 * rebalancer has work from now on if it was idle */
+	ripen__rebalancer_poke(pool);
 }
 
 int ripen_pool_resume(struct ripen_pool *pool)

@@ -164,8 +164,16 @@ static inline bool heap_unlock(struct ripen__worker *v)
 /* The second half of a rise (heap_unlock): wake a sleeper to steal. */
 static void wake_gate(struct ripen__worker *w)
 {
+	struct ripen_pool *pool = w->pool;
+
 	RIPEN_WINDOW(RIPEN_WIN_UNLOCK_GATE);
-	ripen__notify(w->pool, NULL, &w->rng); /* H2 after the rise */
+	ripen__notify(pool, NULL, &w->rng); /* H2 after the rise */
+	/* seq_cst: the rebalancer's idle sleep is the same Dekker pair: the
+	 * rise (qsize, seq_cst), then rebal_idle here; it stores rebal_idle,
+	 * then reads every qsize (rebalance.c, pool_has_work). Work that waits
+	 * in a heap is all it acts on, so this rise is when it must wake */
+	if (atomic_load_explicit(&pool->rebal_idle, memory_order_seq_cst))
+		ripen__rebalancer_poke(pool);
 }
 
 bool ripen__heap_trylock(struct ripen__worker *v)

@@ -689,8 +689,18 @@ static void huge_period_does_not_spin(void)
 	o.not_before_ns = ripen_now_ns() + 3600 * SEC;
 	CHECK_OK(ripen_submit(p, count_fn, &runs, &o, &t));
 	/* a running task keeps the pool busy: the rebalancer then wakes a
-	 * period after each look, which is where the sum wrapped */
+	 * period after each look, which is where the sum wrapped. A submit
+	 * does not wake it (only a heap's rise, a swap, a timer do): once the
+	 * task runs, a policy swap pokes it into a look at a busy pool */
 	CHECK_OK(ripen_submit(p, gate_fn, NULL, NULL, NULL));
+	for (int k = 0; k < 10000; k++) {
+		CHECK_OK(ripen_pool_stats(p, &s0));
+		if (s0.run >= 1)
+			break;
+		test_sleep_ns(1000000);
+	}
+	CHECK_EQ(s0.run, 1);
+	CHECK_OK(ripen_pool_set_policy(p, ripen_policy_static()));
 	test_sleep_ns(20000000);
 	CHECK_OK(ripen_pool_stats(p, &s0));
 	test_sleep_ns(200000000);
