@@ -6,7 +6,19 @@
 //               an arena of W threads (the waiting thread is one of them).
 //               Read the ratio ripen/TBB: the price of keeping priorities.
 //   WakeUp:     submit to an idle (parked) pool, time until the task starts;
-//               p50/p99 in microseconds.
+//               p50/p90/p99/p99.9/max in microseconds, and how many of the
+//               wake-ups took over 100 us (slow_pct, the share in percent).
+//               `workers_seen` counts the distinct threads that ran the
+//               task; for ripen also parks and rebalancer periods per
+//               iteration. RIPEN_WAKEUP_DUMP=dir writes one line per
+//               iteration (index, submit time on steady_clock = CLOCK_MONOTONIC
+//               in ns, latency in ns, the thread that ran it) to
+//               dir/<benchmark>.txt, to line up with `perf sched record -k
+//               CLOCK_MONOTONIC` and find out what the tail is.
+//               Paired_WakeUp runs both pools in one run, in alternating
+//               blocks of 10 (r_ and s_ counters): on a shared machine,
+//               the comparison to trust; /1 with the submitter asleep on a
+//               futex instead of spinning (see there why that matters).
 //   Memory:     RSS growth per queued task with 1M and 10M tasks queued in a
 //               paused pool (bytes/task; the task's own arg is a NULL here).
 #include <benchmark/benchmark.h>
@@ -16,7 +28,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <thread>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <vector>
 
@@ -129,42 +145,171 @@ void BM_TBB_SpawnTree(benchmark::State &state)
 // ---------------------------------------------------------------- wake-up
 
 std::atomic<uint64_t> g_started{0};
+std::atomic<long> g_ran_on{0}; // the thread (tid) that ran the last Stamp
+// A blocking waiter sleeps on g_stamped (a futex word) instead of spinning.
+std::atomic<uint32_t> g_stamped{0};
+bool g_block_waiter = false;
 
-void Stamp(void *) { g_started.store(NowNs(), std::memory_order_release); }
-
-template <class Submit>
-void WakeUp(benchmark::State &state, Submit submit)
+void Stamp(void *)
 {
-	std::vector<double> lat;
-	for (auto _ : state) {
+	static thread_local long tid = (long)syscall(SYS_gettid);
+	g_ran_on.store(tid, std::memory_order_relaxed);
+	g_started.store(NowNs(), std::memory_order_release);
+	if (g_block_waiter) { // after the stamp: not part of the latency
+		g_stamped.store(1, std::memory_order_release);
+		syscall(SYS_futex, (uint32_t *)&g_stamped, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+	}
+}
+
+// Percentile q (0..1) of sorted v: the nearest rank.
+double Pct(const std::vector<double> &v, double q)
+{
+	size_t i = (size_t)(q * (double)v.size());
+	return v[i < v.size() ? i : v.size() - 1];
+}
+
+// One pool's wake-up samples: latency, when it was submitted, who ran it.
+struct WakeSamples {
+	std::vector<double> lat; // us
+	std::vector<uint64_t> start; // steady_clock ns
+	std::vector<long> tid;
+
+	// Sleep so the workers park, submit, spin (or, g_block_waiter, sleep
+	// on a futex) until the task stamps.
+	template <class Submit> void Once(Submit submit)
+	{
 		std::this_thread::sleep_for(std::chrono::milliseconds(2)); // workers park
 		g_started = 0;
+		g_stamped = 0;
 		uint64_t t0 = NowNs();
 		submit();
 		uint64_t s;
 		while ((s = g_started.load(std::memory_order_acquire)) == 0)
-			;
+			if (g_block_waiter)
+				syscall(SYS_futex, (uint32_t *)&g_stamped, FUTEX_WAIT_PRIVATE, 0, nullptr,
+					nullptr, 0);
 		lat.push_back((double)(s - t0) / 1e3);
+		start.push_back(t0);
+		tid.push_back(g_ran_on.load(std::memory_order_relaxed));
 	}
-	std::sort(lat.begin(), lat.end());
-	state.counters["p50_us"] = lat[lat.size() / 2];
-	state.counters["p99_us"] = lat[lat.size() * 99 / 100];
+
+	// Counters under `prefix`; the dump (RIPEN_WAKEUP_DUMP) to <name>.txt.
+	void Report(benchmark::State &state, const std::string &name, const std::string &prefix)
+	{
+		if (lat.empty())
+			return;
+		if (const char *dir = std::getenv("RIPEN_WAKEUP_DUMP")) {
+			std::string path = std::string(dir) + "/" + name + ".txt";
+			if (FILE *f = fopen(path.c_str(), "w")) {
+				for (size_t i = 0; i < lat.size(); i++)
+					fprintf(f, "%zu %llu %.0f %ld\n", i, (unsigned long long)start[i],
+						lat[i] * 1e3, tid[i]);
+				fclose(f);
+			}
+		}
+		std::vector<long> seen = tid;
+		std::sort(seen.begin(), seen.end());
+		std::vector<double> v = lat;
+		size_t slow = (size_t)std::count_if(v.begin(), v.end(), [](double x) { return x > 100; });
+		std::sort(v.begin(), v.end());
+		state.counters[prefix + "p50_us"] = Pct(v, 0.50);
+		state.counters[prefix + "p90_us"] = Pct(v, 0.90);
+		state.counters[prefix + "p99_us"] = Pct(v, 0.99);
+		state.counters[prefix + "p999_us"] = Pct(v, 0.999);
+		state.counters[prefix + "max_us"] = v.back();
+		state.counters[prefix + "slow_pct"] = 100.0 * (double)slow / (double)v.size();
+		state.counters[prefix + "workers_seen"] =
+			(double)(std::unique(seen.begin(), seen.end()) - seen.begin());
+	}
+};
+
+template <class Submit>
+void WakeUp(benchmark::State &state, const char *name, Submit submit)
+{
+	WakeSamples w;
+	w.lat.reserve((size_t)state.max_iterations);
+	for (auto _ : state)
+		w.Once(submit);
+	w.Report(state, name, "");
 }
 
-void BM_Ripen_WakeUp(benchmark::State &state)
+ripen_pool *WakeUpRipenPool()
 {
 	ripen_pool *p;
 	ripen_pool_opts o = RIPEN_POOL_OPTS_INIT;
 	o.workers = 2;
 	ripen_pool_create(&o, &p);
-	WakeUp(state, [&] { ripen_submit(p, Stamp, nullptr, nullptr, nullptr); });
+	return p;
+}
+
+void BM_Ripen_WakeUp(benchmark::State &state)
+{
+	ripen_pool *p = WakeUpRipenPool();
+	struct ripen_pool_stats a = RIPEN_POOL_STATS_INIT, b = RIPEN_POOL_STATS_INIT;
+	ripen_pool_stats(p, &a);
+	WakeUp(state, "Ripen_WakeUp", [&] { ripen_submit(p, Stamp, nullptr, nullptr, nullptr); });
+	ripen_pool_stats(p, &b);
+	double it = (double)state.iterations();
+	state.counters["parks_per_iter"] = (double)(b.parks - a.parks) / it;
+	state.counters["rebal_per_iter"] = (double)(b.rebalances - a.rebalances) / it;
 	ripen_pool_destroy(p);
 }
 
 void BM_Strict_WakeUp(benchmark::State &state)
 {
 	StrictPool p(2);
-	WakeUp(state, [&] { p.Submit(Stamp, nullptr, 0); });
+	WakeUp(state, "Strict_WakeUp", [&] { p.Submit(Stamp, nullptr, 0); });
+}
+
+// Both pools in one run, in alternating blocks of kWakeBlock wake-ups: the
+// same machine noise for both (on a shared VM, runs a second apart see
+// different neighbours), while each pool keeps the 2 ms cadence of its own
+// benchmark within a block. A block starts 5 ms after the other pool's last
+// wake-up, past ripen's rebalancer period: neither pool's helper threads
+// wake inside the other's block. (Alternating every wake-up would move
+// ripen's rebalancer, which sleeps one period after a busy look, onto the
+// strict pool's submits.) r_ counters are ripen's, s_ the strict pool's;
+// the benchmark's iteration is one wake-up of each. Arg 0: the submitter
+// spins until the task starts, as in Ripen_WakeUp and Strict_WakeUp; arg
+// 1: it sleeps on a futex instead. With two CPUs, a spinning submitter
+// holds one of them, and the kernel often queues the woken worker behind
+// it (wake-affine placement); now and then it is not preempted and waits
+// for the scheduler tick (4 ms at HZ=250): the ms tail that both pools
+// show with arg 0, about 1% of wake-ups on the 2-CPU VM, so a 500-sample
+// p99 lands either near 100 us or near 2 ms. Arg 1 leaves the CPU free:
+// what remains is each pool's own wake-up path.
+constexpr int kWakeBlock = 10;
+
+void BM_Paired_WakeUp(benchmark::State &state)
+{
+	g_block_waiter = state.range(0) != 0;
+	ripen_pool *p = WakeUpRipenPool();
+	StrictPool sp(2);
+	WakeSamples r, s;
+	struct ripen_pool_stats a = RIPEN_POOL_STATS_INIT, b = RIPEN_POOL_STATS_INIT;
+	ripen_pool_stats(p, &a);
+	int k = 0;
+	for (auto _ : state) {
+		if (k++ % kWakeBlock == 0)
+			std::this_thread::sleep_for(std::chrono::milliseconds(5));
+		r.Once([&] { ripen_submit(p, Stamp, nullptr, nullptr, nullptr); });
+		// the strict pool's half of the pair runs kWakeBlock wake-ups later
+		if (k % kWakeBlock == 0) {
+			std::this_thread::sleep_for(std::chrono::milliseconds(5));
+			for (int i = 0; i < kWakeBlock; i++)
+				s.Once([&] { sp.Submit(Stamp, nullptr, 0); });
+		}
+	}
+	for (int i = 0; i < k % kWakeBlock; i++) // iterations not a multiple
+		s.Once([&] { sp.Submit(Stamp, nullptr, 0); });
+	ripen_pool_stats(p, &b);
+	std::string arg = state.range(0) ? "_block" : "_spin";
+	r.Report(state, "Paired_Ripen_WakeUp" + arg, "r_");
+	s.Report(state, "Paired_Strict_WakeUp" + arg, "s_");
+	state.counters["r_rebal_per_iter"] =
+		(double)(b.rebalances - a.rebalances) / (double)state.iterations();
+	ripen_pool_destroy(p);
+	g_block_waiter = false;
 }
 
 // ----------------------------------------------------------------- memory
@@ -216,6 +361,7 @@ BENCHMARK(BM_TBB_SpawnTree)->Apply(WorkerCounts)->Unit(benchmark::kMillisecond)-
 #endif
 BENCHMARK(BM_Ripen_WakeUp)->Iterations(500)->UseRealTime();
 BENCHMARK(BM_Strict_WakeUp)->Iterations(500)->UseRealTime();
+BENCHMARK(BM_Paired_WakeUp)->Arg(0)->Arg(1)->Iterations(1000)->UseRealTime();
 BENCHMARK(BM_Ripen_MemoryPerQueuedTask)->Arg(1000000)->Arg(10000000)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();
