@@ -200,6 +200,16 @@ struct ripen_task_view;
  * period that cannot end). */
 typedef uint64_t ripen_trigger_fn(const struct ripen_task_view *t);
 
+enum ripen_task_state {
+	RIPEN_TASK_QUEUED = 0,
+	RIPEN_TASK_RUNNING = 1,
+	RIPEN_TASK_DONE = 2,
+	RIPEN_TASK_CANCELLED = 3,
+};
+
+/* A completion queue for event loops (ripen_cq_create, below). */
+struct ripen_cq;
+
 struct ripen_task_opts {
 	size_t size;		/* sizeof(struct ripen_task_opts) */
 	double base RIPEN_DEFAULT(0);	/* score under the default policy: higher first; finite */
@@ -216,17 +226,26 @@ struct ripen_task_opts {
 				 * the task then waits, queued, until cancelled */
 	ripen_trigger_fn *trigger RIPEN_DEFAULT(nullptr); /* after each run: next release, or 0 to
 				 * stop (exclusive with interval_ns) */
+	/*
+	 * Completion without a waiter (plain tasks only: a delayed, periodic
+	 * or triggered task that sets either gets -EINVAL). `done`, when set, is called once
+	 * with the task's arg and its final state (RIPEN_TASK_DONE or
+	 * RIPEN_TASK_CANCELLED) on the thread that finished or cancelled it:
+	 * the worker right after fn returned, a ripen_task_wait that ran it
+	 * inline, or the thread whose ripen_task_cancel (or CANCEL shutdown)
+	 * cancelled it. `cq`, when set, receives the task's handle after that
+	 * (ripen_cq_pop), which the popper releases. Both come after the final
+	 * state is set, so a ripen_task_wait may return before them, and
+	 * before the task counts as finished, so ripen_pool_wait_idle and
+	 * ripen_pool_shutdown return after them. Everything the task (and the
+	 * done callback) wrote is visible to whoever pops its handle.
+	 */
+	void (*done)(void *arg, enum ripen_task_state state) RIPEN_DEFAULT(nullptr);
+	struct ripen_cq *cq RIPEN_DEFAULT(nullptr);
 };
 #define RIPEN_TASK_OPTS_INIT RIPEN_INIT_SIZE_(struct ripen_task_opts)
 
 typedef void ripen_fn(void *arg);
-
-enum ripen_task_state {
-	RIPEN_TASK_QUEUED = 0,
-	RIPEN_TASK_RUNNING = 1,
-	RIPEN_TASK_DONE = 2,
-	RIPEN_TASK_CANCELLED = 3,
-};
 
 /*
  * Queue fn(arg). opts NULL = base 0, class 0. With out non-NULL the caller
@@ -263,6 +282,10 @@ RIPEN_API int ripen_task_wait(struct ripen_task *t, int64_t timeout_ns);
 
 /* The task's current state (a snapshot; it may change right after). */
 RIPEN_API enum ripen_task_state ripen_task_state(const struct ripen_task *t);
+
+/* The arg the task was submitted with (NULL for NULL): what an event loop
+ * that pops a handle from a completion queue needs to find its request. */
+RIPEN_API void *ripen_task_arg(const struct ripen_task *t);
 
 /* Drop the handle; the task still runs. The handle must not be used after.
  * NULL is a no-op. Never fails. */
@@ -492,6 +515,29 @@ RIPEN_API int ripen_pool_watch(struct ripen_pool *pool, const struct ripen_watch
  * the callback is not running and will not run again (except when called
  * from that callback). -ENOENT: no such watcher. */
 RIPEN_API int ripen_pool_unwatch(struct ripen_pool *pool, uint32_t id);
+
+/* ------------------------------------------------- completion queues */
+
+/*
+ * A queue of finished tasks' handles for an event-loop thread, with an
+ * eventfd (ripen_cq_fd) that epoll, libuv or libevent can poll: it is
+ * readable while completions wait. Workers push handles (wait-free) and
+ * write the eventfd once per batch: only when the queue was marked empty.
+ * The loop pops until -EAGAIN, which re-arms the eventfd. Any number of
+ * pools and tasks may share a queue; destroy it after the last task that
+ * names it has finished (its handles still queued are released).
+ * create: 0, -EINVAL (NULL out), -ENOMEM, or the eventfd's -errno.
+ */
+RIPEN_API int ripen_cq_create(struct ripen_cq **out);
+/* The eventfd (non-blocking, close-on-exec), or -EINVAL for NULL. Owned by
+ * the queue: do not close it. */
+RIPEN_API int ripen_cq_fd(const struct ripen_cq *cq);
+/* Pop one finished task's handle into *out (release it with
+ * ripen_task_release; ripen_task_state tells DONE from CANCELLED): 0;
+ * -EAGAIN when empty (the eventfd is then drained: it becomes readable
+ * again at the next push); -EINVAL. Never blocks. Any thread. */
+RIPEN_API int ripen_cq_pop(struct ripen_cq *cq, struct ripen_task **out);
+RIPEN_API void ripen_cq_destroy(struct ripen_cq *cq);
 
 /* Text for a code returned by this library (0 or negative errno). Never NULL. */
 RIPEN_API const char *ripen_strerror(int err);

@@ -83,6 +83,14 @@ enum ripen_task_state ripen_task_state(const struct ripen_task *t)
 		&t->state, memory_order_acquire) & TS_MASK);
 }
 
+void *ripen_task_arg(const struct ripen_task *t)
+{
+	if (t == NULL)
+		return NULL;
+	ripen__task_check(t);
+	return t->arg; /* immutable after submit */
+}
+
 /* Sleep on t's word, last read as s, for up to sleep_ns (< 0: until woken).
  * TS_WAITERS is set first, so that the finish, a cancel or a re-arm wakes
  * us; if the word changed meanwhile, return at once for the caller to

@@ -441,7 +441,8 @@ static inline struct ripen_task *make_task(struct ripen_pool *pool, ripen_fn *fn
 					   const struct ripen_task_opts *o, uint64_t now,
 					   bool delayed, bool timed, bool handle)
 {
-	struct ripen_task *t = ripen__task_alloc(timed || o->class_id != 0 || o->deadline_ns != 0);
+	struct ripen_task *t = ripen__task_alloc(timed || o->class_id != 0 || o->deadline_ns != 0 ||
+						 o->done != NULL || o->cq != NULL);
 	struct ripen__ext *x;
 
 	if (t == NULL)
@@ -465,6 +466,8 @@ static inline struct ripen_task *make_task(struct ripen_pool *pool, ripen_fn *fn
 		x->timed.trigger = o->trigger;
 		x->timed.target = o->inbox;
 		x->timed.where = RIPEN_T_OUT;
+		x->done = o->done;
+		x->cq = o->cq;
 	}
 	return t;
 }
@@ -504,6 +507,8 @@ int ripen_submit(struct ripen_pool *pool, ripen_fn *fn, void *arg,
 	timed = delayed || o.interval_ns != 0 || o.trigger != NULL;
 	if (timed && pool->period_ns == 0)
 		return -EINVAL; /* timers live in the rebalancer */
+	if (timed && (o.done != NULL || o.cq != NULL))
+		return -EINVAL; /* completion delivery is for plain tasks */
 	if (ripen__unlikely(ripen__m_shedding(pool, o.class_id))) {
 		ripen__m_shed(pool, o.class_id); /* a watcher sheds the class (watch.c) */
 		return -EBUSY;

@@ -87,6 +87,10 @@ struct ripen__ext {
 	uint32_t class_id;
 	bool is_timed;			/* delayed, periodic or triggered: `timed` is live */
 	struct ripen__timed timed;
+	/* completion delivery (complete.c); immutable after submit */
+	void (*done)(void *arg, enum ripen_task_state state);
+	struct ripen_cq *cq;
+	struct cds_wfcq_node cq_node;	/* its link in cq: `node` may still sit in an inbox */
 };
 
 #define RIPEN_TASK_MAGIC 0x7269706eu	 /* "ripn": a plain task */
@@ -179,6 +183,20 @@ void ripen__task_set_final(struct ripen_task *t, uint32_t final_state);
 /* QUEUED -> CANCELLED: 0, -EBUSY (running) or -EALREADY. Does not touch the
  * pool's counters (the caller does). Any thread. */
 int ripen__task_try_cancel(struct ripen_task *t);
+
+/* complete.c: t reached its final state (DONE or CANCELLED) and has a done
+ * callback or a completion queue: call the one, push to the other. */
+void ripen__task_deliver(struct ripen_task *t, uint32_t final_state);
+
+/* After a plain task's final state is set, before it counts as finished
+ * (the out-side of idle detection): its completion, if it asked for one. */
+static inline void ripen__task_completed(struct ripen_task *t, uint32_t final_state)
+{
+	const struct ripen__ext *x = ripen__task_cext(t);
+
+	if (ripen__unlikely(x != NULL && (x->done != NULL || x->cq != NULL)))
+		ripen__task_deliver(t, final_state);
+}
 
 static inline void ripen__task_check(const struct ripen_task *t)
 {

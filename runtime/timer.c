@@ -416,6 +416,8 @@ int ripen__cancel(struct ripen_task *t)
 	int rc;
 
 	rc = tm != NULL ? ripen__timer_cancel(t, tm, &count) : ripen__task_try_cancel(t);
+	if (rc == 0 && tm == NULL) /* before it counts as finished: idle waits include it */
+		ripen__task_completed(t, TS_CANCELLED);
 	if (rc == 0 && count)
 		ripen__count_cancel(t->pool, ripen__task_class(t));
 	if (rc == 0)

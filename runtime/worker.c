@@ -491,6 +491,7 @@ void ripen__run_task(struct ripen__worker *w, struct ripen_task *t)
 {
 	run_fn(w, t, NULL);
 	ripen__task_set_final(t, TS_DONE);
+	ripen__task_completed(t, TS_DONE);
 	ripen__note_done(w);
 }
 
@@ -534,6 +535,7 @@ static void dispatch(struct ripen__worker *w, struct ripen__entry *e)
 		}
 		run_fn(w, t, e);
 		ripen__task_set_final(t, TS_DONE);
+		ripen__task_completed(t, TS_DONE);
 		ripen__note_done(w);
 	} else {
 		bump(&w->n_stale, 1);

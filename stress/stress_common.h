@@ -52,6 +52,9 @@ struct rec {
 	atomic_uint runs;
 	atomic_uint cancelled;	/* ripen_task_cancel returned 0 */
 	uint32_t id;
+	/* completion delivery (stress_ledger): done callbacks, queue pops */
+	atomic_uint done_calls, done_state, cq_pops;
+	atomic_uint refused;	/* its submit got -ESHUTDOWN */
 };
 
 static inline void rec_run(struct rec *r)

@@ -13,6 +13,10 @@
  * end (wait_idle, then shutdown) the ledger must hold for every task:
  *   one-shot: ran + cancelled == 1, canary intact;
  *   periodic: final, and no run after a cancel that returned 0;
+ * completion delivery: every plain task's done callback came exactly once,
+ * with DONE if it ran and CANCELLED if it was cancelled, and, for half of
+ * them, its handle was popped exactly once from a completion queue that a
+ * loop thread polls by its eventfd (none for a refused submit);
  * and the pool's counters: submitted == run + cancelled, with every release
  * of a periodic task counted as one submit; per class (metrics.c), the same
  * law, submitted == started + cancelled + queued with queued 0 at the end,
@@ -25,6 +29,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -55,6 +60,46 @@ static atomic_uint_fast64_t per_waits;
 
 static void task_fn(void *arg);
 
+/* Completion delivery: want[id] bit 0 a done callback, bit 1 the queue. */
+static struct ripen_cq *ledger_cq;
+static uint8_t *want;
+static atomic_int stop_loop;
+
+static void ledger_done(void *arg, enum ripen_task_state st)
+{
+	struct rec *r = arg;
+
+	atomic_store(&r->done_state, (unsigned)st);
+	atomic_fetch_add(&r->done_calls, 1);
+}
+
+static uint64_t drain_ledger_cq(void)
+{
+	struct ripen_task *t;
+	uint64_t n = 0;
+
+	while (ripen_cq_pop(ledger_cq, &t) == 0) {
+		struct rec *r = ripen_task_arg(t);
+
+		CHECK_GE(ripen_task_state(t), RIPEN_TASK_DONE); /* final before the push */
+		atomic_fetch_add(&r->cq_pops, 1);
+		ripen_task_release(t);
+		n++;
+	}
+	return n;
+}
+
+static void *loop_thread(void *arg)
+{
+	struct pollfd pf = { .fd = ripen_cq_fd(ledger_cq), .events = POLLIN };
+
+	(void)arg;
+	while (!atomic_load(&stop_loop))
+		if (poll(&pf, 1, 10) == 1)
+			(void)drain_ledger_cq();
+	return NULL;
+}
+
 static int submit_rec(unsigned id, uint64_t *rng, bool want_handle, bool allow_timed)
 {
 	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
@@ -73,6 +118,14 @@ static int submit_rec(unsigned id, uint64_t *rng, bool want_handle, bool allow_t
 		o.inbox = 1; /* skewed: all to worker 0 */
 	if (allow_timed && test_rand(rng) % 64 == 0)
 		o.not_before_ns = ripen_now_ns() + test_rand(rng) % 5000000;
+	if (o.not_before_ns == 0) { /* plain: its completion is delivered */
+		o.done = ledger_done;
+		want[id] = 1;
+		if (id % 2 == 0) {
+			o.cq = ledger_cq;
+			want[id] |= 2;
+		}
+	}
 	rc = ripen_submit(pool, task_fn, &recs[id], &o, want_handle ? &h : NULL);
 	if (rc == 0 && want_handle)
 		atomic_store_explicit(&handles[id], h, memory_order_release);
@@ -97,6 +150,7 @@ static void task_fn(void *arg)
 			if (rc != 0) {
 				CHECK_EQ(rc, -ESHUTDOWN);
 				atomic_fetch_add(&children_refused, 1);
+				atomic_store(&recs[id].refused, 1);
 				atomic_store(&recs[id].cancelled, 1); /* refused: never runs */
 			}
 		}
@@ -356,9 +410,9 @@ int main(int argc, char **argv)
 {
 	struct ripen_pool_opts po = RIPEN_POOL_OPTS_INIT;
 	struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
-	pthread_t prod[64], med[2], swp, pman, pwait[3];
+	pthread_t prod[64], med[2], swp, pman, pwait[3], loop;
 	uint64_t per_runs = 0, per_cancelled0 = 0;
-	uint64_t ran = 0, cancelled = 0, t0;
+	uint64_t ran = 0, cancelled = 0, t0, delivered_done = 0, delivered_cq = 0;
 	uint64_t ran_slot[RIPEN_MAX_CLASSES + 1] = { 0 }, canc_slot[RIPEN_MAX_CLASSES + 1] = { 0 };
 	unsigned n;
 
@@ -369,6 +423,9 @@ int main(int argc, char **argv)
 	rec_slot = calloc(opt.size, sizeof(*rec_slot));
 	handles = calloc(opt.size, sizeof(*handles));
 	precs = calloc(NPER, sizeof(*precs));
+	want = calloc(opt.size, sizeof(*want));
+	CHECK_OK(ripen_cq_create(&ledger_cq));
+	CHECK_OK(pthread_create(&loop, NULL, loop_thread, NULL));
 	po.workers = opt.workers;
 	po.policy = ripen_policy_linear_aging(0.01);
 	CHECK_OK(ripen_pool_create(&po, &pool));
@@ -409,6 +466,17 @@ int main(int argc, char **argv)
 	test_sleep_ns(10000000);
 	CHECK_OK(ripen_pool_shutdown(pool, RIPEN_SHUTDOWN_DRAIN));
 	CHECK_OK(ripen_pool_stats(pool, &st));
+	/* every completion is in: the loop has popped some, the rest wait
+	 * behind a readable eventfd */
+	atomic_store(&stop_loop, 1);
+	pthread_join(loop, NULL);
+	{
+		struct pollfd pf = { .fd = ripen_cq_fd(ledger_cq), .events = POLLIN };
+		bool readable = poll(&pf, 1, 0) == 1;
+		uint64_t left = drain_ledger_cq();
+
+		CHECK(left == 0 || readable);
+	}
 
 	n = atomic_load(&next_id);
 	if (n > opt.size)
@@ -416,6 +484,22 @@ int main(int argc, char **argv)
 	for (unsigned id = 0; id < n; id++) {
 		unsigned r = atomic_load(&recs[id].runs), c = atomic_load(&recs[id].cancelled);
 
+		if (want[id] & 1) {
+			unsigned dc = atomic_load(&recs[id].done_calls);
+			unsigned ds = atomic_load(&recs[id].done_state);
+
+			if (atomic_load(&recs[id].refused) ? dc != 0 :
+			    dc != 1 || ds != (r ? RIPEN_TASK_DONE : RIPEN_TASK_CANCELLED))
+				check_fail(__FILE__, __LINE__, "ledger: task %u (ran %u, cancelled %u, "
+					   "refused %u): %u done calls, state %u", id, r, c,
+					   atomic_load(&recs[id].refused), dc, ds);
+			delivered_done += dc;
+		}
+		if ((want[id] & 2) &&
+		    atomic_load(&recs[id].cq_pops) != (atomic_load(&recs[id].refused) ? 0u : 1u))
+			check_fail(__FILE__, __LINE__, "ledger: task %u popped %u times from the "
+				   "completion queue", id, atomic_load(&recs[id].cq_pops));
+		delivered_cq += atomic_load(&recs[id].cq_pops);
 		if (r + c != 1)
 			check_fail(__FILE__, __LINE__, "ledger: task %u ran %u times, cancelled %u",
 				   id, r, c);
@@ -432,6 +516,9 @@ int main(int argc, char **argv)
 	printf("  %u tasks in %.2f s: %llu ran, %llu cancelled (%llu children refused at "
 	       "shutdown)\n", n, (test_now_ns() - t0) / 1e9, (unsigned long long)ran,
 	       (unsigned long long)cancelled, (unsigned long long)atomic_load(&children_refused));
+	printf("  completions: %llu done callbacks, %llu popped from the queue\n",
+	       (unsigned long long)delivered_done, (unsigned long long)delivered_cq);
+	CHECK_GT(delivered_cq, 0);
 	for (unsigned id = 0; id < atomic_load(&per_created); id++) {
 		struct prec *p = &precs[id];
 		struct ripen_task *h = atomic_load(&p->h);
@@ -495,6 +582,8 @@ int main(int argc, char **argv)
 	REQUIRE_AT_LEAST("periodic runs", per_runs, 10);
 	REQUIRE_AT_LEAST("inline runs (fork-join)", st.inline_runs, 1);
 	ripen_pool_destroy(pool);
+	ripen_cq_destroy(ledger_cq);
+	free(want);
 	free(recs);
 	free(rec_slot);
 	free(handles);
