@@ -99,7 +99,12 @@ for r in recs:
     mid, proto, path = re.match(r'(\S+) \[(\w+)\] (\S+)', head).groups()
     assert body.startswith('---\n'), mid
     old, new = body[4:].split('\n+++\n', 1)
-    new = new.rstrip('\n')
+    # comment lines ("# ...") between records end up after the replacement
+    # text: drop them (a C line never starts with a hash and a space)
+    lines = new.rstrip('\n').split('\n')
+    while lines and (lines[-1].startswith('# ') or lines[-1].strip() == ''):
+        lines.pop()
+    new = '\n'.join(lines)
     new = new + '\n' if new else ''
     d = os.path.join(sys.argv[2], mid)
     os.makedirs(d)
