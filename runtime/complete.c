@@ -120,8 +120,12 @@ void ripen_cq_destroy(struct ripen_cq *cq)
 
 	if (cq == NULL)
 		return;
-	while ((t = cq_take(cq)) != NULL)
-		ripen_task_release(t);
+	while ((t = cq_take(cq)) != NULL) { /* what ripen_task_release does */
+		struct ripen_pool *pool = t->pool;
+
+		ripen__task_put(t);
+		ripen__pool_unref(pool);
+	}
 	cds_wfcq_destroy(&cq->head, &cq->tail);
 	close(cq->efd);
 	free(cq);
