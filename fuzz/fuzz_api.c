@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,17 @@ static struct ripen_policy *pick_policy(uint8_t k)
 #define NH 16
 #define NW 8
 
+/* Completion delivery: every accepted task that asked for it is delivered
+ * once, whatever the input did to it. */
+static atomic_uint_fast64_t fz_done_calls;
+
+static void fuzz_done(void *arg, enum ripen_task_state st)
+{
+	(void)arg;
+	CHECK(st == RIPEN_TASK_DONE || st == RIPEN_TASK_CANCELLED);
+	atomic_fetch_add(&fz_done_calls, 1);
+}
+
 static void on_watch(struct ripen_pool *pool, const struct ripen_watch_event *ev, void *arg)
 {
 	(void)pool;
@@ -153,7 +165,13 @@ static void fuzz_pool(struct input *in)
 	bool timed[NH] = { 0 };
 	uint32_t wid[NW] = { 0 };
 	bool shut = false, shedding = false;
+	uint64_t want_done = 0, want_cq = 0, popped = 0;
+	struct ripen_cq *cq;
+	struct ripen_task *ct;
 	int rc;
+
+	CHECK_OK(ripen_cq_create(&cq));
+	atomic_store(&fz_done_calls, 0);
 
 	po.workers = 1;
 	po.start_paused = take8(in) & 1;
@@ -188,6 +206,10 @@ static void fuzz_pool(struct input *in)
 				o.trigger = hostile_trigger;
 			if (kind & 8)
 				o.deadline_ns = take_time(in, true);
+			if (kind & 16)
+				o.done = fuzz_done;
+			if (kind & 32)
+				o.cq = cq;
 			if (h[i] != NULL) {
 				ripen_task_release(h[i]);
 				h[i] = NULL;
@@ -198,12 +220,16 @@ static void fuzz_pool(struct input *in)
 			if (!isfinite(b) || (o.interval_ns != 0 && o.trigger != NULL))
 				CHECK_EQ(rc, -EINVAL);
 			else if (rc == -EINVAL)
-				/* timers need the rebalancer */
-				CHECK(is_timed && po.rebalance_period_ns == RIPEN_REBALANCE_OFF);
+				/* timers need the rebalancer; completion delivery is
+				 * for plain tasks */
+				CHECK(is_timed && (po.rebalance_period_ns == RIPEN_REBALANCE_OFF ||
+						   o.done != NULL || o.cq != NULL));
 			else
 				CHECK(rc == 0 || (shut && rc == -ESHUTDOWN) || (shedding && rc == -EBUSY));
 			if (rc != 0)
 				CHECK(h[i] == NULL);
+			want_done += rc == 0 && o.done != NULL;
+			want_cq += rc == 0 && o.cq != NULL;
 			timed[i] = rc == 0 && is_timed;
 			break;
 		}
@@ -359,7 +385,16 @@ static void fuzz_pool(struct input *in)
 		CHECK_OK(ripen_pool_class_stats(pool, c, &cs));
 		CHECK_EQ(cs.submitted, cs.started + cs.cancelled);
 	}
+	/* shut down: every completion is in */
+	CHECK_EQ(atomic_load(&fz_done_calls), want_done);
+	while (ripen_cq_pop(cq, &ct) == 0) {
+		CHECK(ripen_task_state(ct) >= RIPEN_TASK_DONE);
+		ripen_task_release(ct);
+		popped++;
+	}
+	CHECK_EQ(popped, want_cq);
 	ripen_pool_destroy(pool);
+	ripen_cq_destroy(cq);
 	for (int k = 0; k < NH; k++) {
 		if (h[k] != NULL) {
 			CHECK(ripen_task_state(h[k]) >= RIPEN_TASK_DONE);
