@@ -53,8 +53,9 @@
  *   - big heaps: a steal pops up to 64 entries and pushes 32 back, each
  *     O(log n) with cache misses, so it holds the victim's lock for tens of
  *     microseconds; the owner waits (2^20 prefilled, 2 workers: ~40k
- *     lock_waits, 13-30k lock_yields per drain). A thief that retried the
- *     lock made that worse (RIPEN_STEAL_SPINS);
+ *     lock_waits, 13-30k lock_yields per drain). A thief that retried a
+ *     busy lock for 8 pause rounds made that worse (543 ms and 46,705 owner
+ *     yields against 394 ms and 13,348 for one try), so thieves try once;
  *   - beside two CPU hogs the same drain's mean rank error is 150-760
  *     against 1.5-17 quiet (bench_quality Prefilled_Contended); the strict
  *     pool stays exact. A worker descheduled inside its step, or inside a
@@ -91,12 +92,6 @@
 #define RIPEN_REKEY_SHARE 10u	/* re-keys take at most 1/SHARE of a worker's time */
 #define RIPEN_THIEF_WINDOW 64u	/* pause rounds a re-keying owner leaves thieves */
 #define RIPEN_OWN_SPINS 128u	/* owner's pause rounds on its heap lock before yielding */
-#ifndef RIPEN_STEAL_MIN_GAP
-#define RIPEN_STEAL_MIN_GAP 1u	/* p2c steals when this many of a peer's entries beat our best */
-#endif
-#ifndef RIPEN_STEAL_SPINS
-#define RIPEN_STEAL_SPINS 0u	/* a thief's pause rounds on a busy peer heap (heap_trylock_briefly) */
-#endif
 #define RIPEN_DRAIN_SLACK 64u	/* a drain takes what was counted plus this many */
 #define RIPEN_PRIME_YIELDS 20000u /* a primed worker's yields for the go, then it parks */
 /* An entry's epoch: the owner's re-key pass in the low 31 bits; the top bit
@@ -185,27 +180,6 @@ void ripen__heap_unlock(struct ripen__worker *v)
 {
 	/* the rebalancer only takes entries out: the size never rises here */
 	(void)heap_unlock(v);
-}
-
-/*
- * A thief's try-lock, retried RIPEN_STEAL_SPINS pause rounds. Off (one
- * try) by default: a running owner holds its lock through each scheduling
- * step, so with short tasks a single try fails often (bench_submit prio, 2
- * workers: 1.15 busy try-locks per look), but a thief that waits its way in
- * makes the owner wait instead, and a steal from a big heap holds the lock
- * for tens of microseconds (up to 64 pops and 32 pushes of O(log n) each).
- * Measured, 2^20 prefilled, 2 workers, quiet: 8 rounds drained in 543 ms
- * with 46,705 owner yields, one try in 394 ms with 13,348.
- */
-static inline bool heap_trylock_briefly(struct ripen__worker *v)
-{
-	for (unsigned k = 0;; k++) {
-		if (heap_trylock(v))
-			return true;
-		if (k == RIPEN_STEAL_SPINS)
-			return false;
-		ripen__cpu_relax();
-	}
 }
 
 /* Owner: take its own heap lock; a thief inside leaves after one batch. */
@@ -366,15 +340,22 @@ static inline bool step_is_quiet(struct ripen__worker *w, bool look)
 	       atomic_load_explicit(&pool->time_gen, memory_order_acquire) == w->keyed_time_gen;
 }
 
-/* Begin a scheduling step: own heap lock, RCU read side, policy snapshot. */
-static void step_begin(struct ripen__worker *w)
+/* The policy part of a step, heap lock held: RCU read side, policy
+ * snapshot, a re-key if one is due. step_end leaves the read side. */
+static void step_policy(struct ripen__worker *w)
 {
 	uint64_t pg, tg;
 
-	heap_lock_own(w);
 	ripen__rcu_read_lock();
 	snapshot(w, &pg, &tg);
 	maybe_rekey(w, pg, tg);
+}
+
+/* Begin a scheduling step: own heap lock, then step_policy. */
+static void step_begin(struct ripen__worker *w)
+{
+	heap_lock_own(w);
+	step_policy(w);
 }
 
 /* End a step; true when the heap went from empty to non-empty (the caller
@@ -703,8 +684,7 @@ static void push_all(struct ripen__worker *w, struct ripen__entry *e, uint32_t n
  * same global rank; taking the whole region would just swap which of the
  * two is ahead (and invite a steal back). w holds its own heap lock; v != w.
  */
-static bool heap_steal(struct ripen__worker *w, struct ripen__worker *v, uint64_t above,
-		       size_t min)
+static bool heap_steal(struct ripen__worker *w, struct ripen__worker *v, uint64_t above)
 {
 	struct ripen__entry tmp[2 * RIPEN_HEAP_STEAL_MAX];
 	size_t k = 0, lim;
@@ -712,7 +692,7 @@ static bool heap_steal(struct ripen__worker *w, struct ripen__worker *v, uint64_
 
 	if (ripen__prioq_reserve(&w->heap, RIPEN_HEAP_STEAL_MAX) != 0)
 		return false;
-	if (!heap_trylock_briefly(v)) {
+	if (!heap_trylock(v)) {
 		bump(&w->n_steal_busy, 1);
 		return false;
 	}
@@ -721,12 +701,6 @@ static bool heap_steal(struct ripen__worker *w, struct ripen__worker *v, uint64_
 		lim = 2 * RIPEN_HEAP_STEAL_MAX;
 	while (k < lim && ripen__prioq_top(&v->heap)->key > above)
 		(void)ripen__prioq_pop(&v->heap, &tmp[k++]);
-	if (k < min) { /* not worth moving: give them all back */
-		for (size_t i = 0; i < k; i++)
-			(void)ripen__prioq_push(&v->heap, &tmp[i]);
-		(void)heap_unlock(v);
-		return false;
-	}
 	/* give back the 2nd, 4th...: their slots were just freed, no growth */
 	for (size_t i = 1; i < k; i += 2)
 		(void)ripen__prioq_push(&v->heap, &tmp[i]);
@@ -765,7 +739,7 @@ static void p2c(struct ripen__worker *w)
 	bump(&w->n_looks, 1);
 	/* relaxed: a hint; the try-lock validates */
 	if (atomic_load_explicit(&v->pub_top, memory_order_relaxed) > my_key)
-		(void)heap_steal(w, v, my_key, my_key != 0 ? RIPEN_STEAL_MIN_GAP : 1);
+		(void)heap_steal(w, v, my_key);
 	/* A peer asleep, still waking, or descheduled is not draining its
 	 * inbox: work sent there would wait for a futex wake-up or a time
 	 * slice. Take half of it when the peer is parked (it is being woken
@@ -801,7 +775,7 @@ static bool search_once(struct ripen__worker *w)
 			continue;
 		/* relaxed: hint; the try-lock validates */
 		if (atomic_load_explicit(&v->qsize, memory_order_relaxed) > 0 &&
-		    heap_steal(w, v, 0, 1))
+		    heap_steal(w, v, 0))
 			return true;
 		hint = ripen__inbox_hint(v);
 		if (hint > 0 && inbox_take(w, v, (hint + 1) / 2) > 0)
@@ -912,11 +886,7 @@ static bool next_entry(struct ripen__worker *w, struct ripen__entry *e)
 	heap_lock_own(w);
 	quiet = step_is_quiet(w, look);
 	if (!quiet) {
-		uint64_t pg, tg;
-
-		ripen__rcu_read_lock();
-		snapshot(w, &pg, &tg);
-		maybe_rekey(w, pg, tg);
+		step_policy(w);
 		drain_own_inbox(w);
 		if (look)
 			p2c(w);
