@@ -161,17 +161,18 @@ void RipenTask(void *arg)
 	});
 }
 
-void BM_Ripen(benchmark::State &state, bool monotonic)
+// Calls run(pause, submit, resume, wait, done) with the hooks of a ripen
+// pool, a paused one per run: resume primes every heap first.
+template <class Runner>
+void WithRipen(benchmark::State &state, bool monotonic, Runner run)
 {
-	// a pool per run, created paused: resume primes every heap first
 	ripen_pool_opts o = RIPEN_POOL_OPTS_INIT;
 	o.workers = (unsigned)state.range(0);
 	o.start_paused = true;
 	if (getenv("RIPEN_BENCH_REBALANCE_NS") != nullptr)
 		o.rebalance_period_ns = strtoull(getenv("RIPEN_BENCH_REBALANCE_NS"), nullptr, 0);
 	g_mono = monotonic;
-	Run(
-		state, monotonic,
+	run(
 		[&] {
 			if (ripen_pool_create(&o, &g_rpool) != 0)
 				abort();
@@ -186,6 +187,11 @@ void BM_Ripen(benchmark::State &state, bool monotonic)
 		[] { ripen_pool_wait_idle(g_rpool, -1); }, [] { ripen_pool_destroy(g_rpool); });
 }
 
+void BM_Ripen(benchmark::State &state, bool monotonic)
+{
+	WithRipen(state, monotonic, [&](auto &&...hooks) { Run(state, monotonic, hooks...); });
+}
+
 // ---------------------------------------------------------------- strict
 
 StrictPool *g_spool;
@@ -197,15 +203,21 @@ void StrictTask(void *arg)
 	});
 }
 
-void BM_Strict(benchmark::State &state, bool monotonic)
+// The same for the strict pool (its own pause and resume).
+template <class Runner>
+void WithStrict(benchmark::State &state, bool monotonic, Runner run)
 {
 	StrictPool p((unsigned)state.range(0));
 	g_spool = &p;
 	g_mono = monotonic;
-	Run(
-		state, monotonic, [&] { p.Pause(); },
-		[&](uint32_t i, double prio) { p.Submit(StrictTask, (void *)(uintptr_t)i, prio); },
-		[&] { p.Resume(); }, [&] { p.WaitIdle(); }, [] {});
+	run([&] { p.Pause(); },
+	    [&](uint32_t i, double prio) { p.Submit(StrictTask, (void *)(uintptr_t)i, prio); },
+	    [&] { p.Resume(); }, [&] { p.WaitIdle(); }, [] {});
+}
+
+void BM_Strict(benchmark::State &state, bool monotonic)
+{
+	WithStrict(state, monotonic, [&](auto &&...hooks) { Run(state, monotonic, hooks...); });
 }
 
 // ---------------------------------------------------------------- oneTBB
@@ -426,37 +438,12 @@ void RunContended(benchmark::State &state, Pause pause, Submit submit, Resume re
 
 void BM_Ripen_Prefilled_Contended(benchmark::State &state)
 {
-	ripen_pool_opts o = RIPEN_POOL_OPTS_INIT; // as BM_Ripen: a paused pool per run
-	o.workers = (unsigned)state.range(0);
-	o.start_paused = true;
-	if (getenv("RIPEN_BENCH_REBALANCE_NS") != nullptr)
-		o.rebalance_period_ns = strtoull(getenv("RIPEN_BENCH_REBALANCE_NS"), nullptr, 0);
-	g_mono = false;
-	RunContended(
-		state,
-		[&] {
-			if (ripen_pool_create(&o, &g_rpool) != 0)
-				abort();
-		},
-		[](uint32_t i, double prio) {
-			ripen_task_opts t = RIPEN_TASK_OPTS_INIT;
-			t.base = prio;
-			if (ripen_submit(g_rpool, RipenTask, (void *)(uintptr_t)i, &t, nullptr) != 0)
-				abort();
-		},
-		[] { ripen_pool_resume(g_rpool); },
-		[] { ripen_pool_wait_idle(g_rpool, -1); }, [] { ripen_pool_destroy(g_rpool); });
+	WithRipen(state, false, [&](auto &&...hooks) { RunContended(state, hooks...); });
 }
 
 void BM_Strict_Prefilled_Contended(benchmark::State &state)
 {
-	StrictPool p((unsigned)state.range(0));
-	g_spool = &p;
-	g_mono = false;
-	RunContended(
-		state, [&] { p.Pause(); },
-		[&](uint32_t i, double prio) { p.Submit(StrictTask, (void *)(uintptr_t)i, prio); },
-		[&] { p.Resume(); }, [&] { p.WaitIdle(); }, [] {});
+	WithStrict(state, false, [&](auto &&...hooks) { RunContended(state, hooks...); });
 }
 
 void Contended(benchmark::internal::Benchmark *b)
