@@ -78,30 +78,35 @@ static void usage(FILE *f)
 "All times are seconds of replay time (the trace's, after --time-scale).\n");
 }
 
+/* "ripen-replay: <message><tail>" on stderr, then exit(code). */
+static void vdie(int code, const char *tail, const char *fmt, va_list ap)
+	__attribute__((noreturn, format(printf, 3, 0)));
+static void vdie(int code, const char *tail, const char *fmt, va_list ap)
+{
+	fprintf(stderr, PROG ": ");
+	vfprintf(stderr, fmt, ap);
+	fputs(tail, stderr);
+	exit(code);
+}
+
+/* Bad command line: exit 2, with a pointer to --help. */
 static void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die_usage(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, PROG ": ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n(" PROG " --help for the options)\n");
-	exit(2);
+	vdie(2, "\n(" PROG " --help for the options)\n", fmt, ap);
 }
 
+/* Anything else that stops the run: exit 1. */
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, PROG ": ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
+	vdie(1, "\n", fmt, ap);
 }
 
 static void *xcalloc(size_t n, size_t size)
