@@ -84,7 +84,7 @@ static struct ripen_task *cq_take(struct ripen_cq *cq)
 
 	if (n == NULL)
 		return NULL;
-	x = (struct ripen__ext *)(void *)((char *)n - offsetof(struct ripen__ext, cq_node));
+	x = (struct ripen__ext *)(void *)((char *)n - offsetof(struct ripen__ext, c.cq_node));
 	t = (struct ripen_task *)(void *)x - 1; /* the extension follows its task */
 	RIPEN_TSAN_ACQUIRE(t);
 	ripen__task_check(t);
@@ -140,9 +140,9 @@ static void cq_push(struct ripen_cq *cq, struct ripen_task *t, struct ripen__ext
 	 * handle's); the pop hands both to the caller */
 	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&t->pool->handles, 1, memory_order_relaxed);
-	cds_wfcq_node_init(&x->cq_node);
+	cds_wfcq_node_init(&x->c.cq_node);
 	RIPEN_TSAN_RELEASE(t);
-	(void)cds_wfcq_enqueue(&cq->head, &cq->tail, &x->cq_node); /* P1 */
+	(void)cds_wfcq_enqueue(&cq->head, &cq->tail, &x->c.cq_node); /* P1 */
 	/* seq_cst: P2, the pusher's half of the pair with Q3 */
 	if (atomic_exchange_explicit(&cq->signalled, 1, memory_order_seq_cst) == 0) {
 		ssize_t r;
@@ -157,8 +157,8 @@ void ripen__task_deliver(struct ripen_task *t, uint32_t final_state)
 {
 	struct ripen__ext *x = ripen__task_ext(t);
 
-	if (x->done != NULL)
-		x->done(t->arg, (enum ripen_task_state)final_state);
-	if (x->cq != NULL)
-		cq_push(x->cq, t, x);
+	if (x->c.done != NULL)
+		x->c.done(t->arg, (enum ripen_task_state)final_state);
+	if (x->c.cq != NULL)
+		cq_push(x->c.cq, t, x);
 }

@@ -461,13 +461,16 @@ static inline struct ripen_task *make_task(struct ripen_pool *pool, ripen_fn *fn
 		x->class_id = o->class_id;
 		x->deadline_ns = o->deadline_ns;
 		x->is_timed = timed;
-		x->timed.release_ns = delayed ? o->not_before_ns : t->seq;
-		x->timed.interval_ns = o->interval_ns;
-		x->timed.trigger = o->trigger;
-		x->timed.target = o->inbox;
-		x->timed.where = RIPEN_T_OUT;
-		x->done = o->done;
-		x->cq = o->cq;
+		if (timed) {
+			x->timed.release_ns = delayed ? o->not_before_ns : t->seq;
+			x->timed.interval_ns = o->interval_ns;
+			x->timed.trigger = o->trigger;
+			x->timed.target = o->inbox;
+			x->timed.where = RIPEN_T_OUT;
+		} else { /* the caller refused completions on timed tasks */
+			x->c.done = o->done;
+			x->c.cq = o->cq;
+		}
 	}
 	return t;
 }

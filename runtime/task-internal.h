@@ -86,11 +86,17 @@ struct ripen__ext {
 	uint64_t deadline_ns;
 	uint32_t class_id;
 	bool is_timed;			/* delayed, periodic or triggered: `timed` is live */
-	struct ripen__timed timed;
-	/* completion delivery (complete.c); immutable after submit */
-	void (*done)(void *arg, enum ripen_task_state state);
-	struct ripen_cq *cq;
-	struct cds_wfcq_node cq_node;	/* its link in cq: `node` may still sit in an inbox */
+	union {
+		struct ripen__timed timed; /* is_timed (ripen__task_timed) */
+		/* !is_timed: completion delivery (complete.c), which timed tasks
+		 * cannot ask for (-EINVAL), so the two share the bytes and a
+		 * classed task stays 120 bytes; immutable after submit */
+		struct {
+			void (*done)(void *arg, enum ripen_task_state state);
+			struct ripen_cq *cq;
+			struct cds_wfcq_node cq_node; /* its link in cq: `node` may still sit in an inbox */
+		} c;
+	};
 };
 
 #define RIPEN_TASK_MAGIC 0x7269706eu	 /* "ripn": a plain task */
@@ -194,7 +200,7 @@ static inline void ripen__task_completed(struct ripen_task *t, uint32_t final_st
 {
 	const struct ripen__ext *x = ripen__task_cext(t);
 
-	if (ripen__unlikely(x != NULL && (x->done != NULL || x->cq != NULL)))
+	if (ripen__unlikely(x != NULL && !x->is_timed && (x->c.done != NULL || x->c.cq != NULL)))
 		ripen__task_deliver(t, final_state);
 }
 
