@@ -93,9 +93,16 @@ int ripen__prioq_reserve(struct ripen__prioq *q, size_t extra)
 		cap *= 2;
 	if (RIPEN_FAULT(RIPEN_FAULT_HEAP_GROW))
 		return -ENOMEM;
-	a = ripen__realloc(q->a, q->cap * sizeof(*a), cap * sizeof(*a));
+	/* Copy only the heap part: the room kept for the run's entries is
+	 * never written until a re-key folds the run in, and a realloc would
+	 * copy it, making it resident (measured: a million queued ties cost
+	 * 127 bytes a task that way, against 106 for a million distinct keys) */
+	a = ripen__malloc(cap * sizeof(*a));
 	if (a == NULL)
 		return -ENOMEM;
+	if (q->hn)
+		memcpy(a, q->a, q->hn * sizeof(*a));
+	ripen__free(q->a, q->cap * sizeof(*a));
 	q->a = a;
 	q->cap = cap;
 	return 0;
