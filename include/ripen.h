@@ -535,7 +535,9 @@ RIPEN_API int ripen_cq_fd(const struct ripen_cq *cq);
 /* Pop one finished task's handle into *out (release it with
  * ripen_task_release; ripen_task_state tells DONE from CANCELLED): 0;
  * -EAGAIN when empty (the eventfd is then drained: it becomes readable
- * again at the next push); -EINVAL. Never blocks. Any thread. */
+ * again at the next push); -EINVAL. Never waits for a completion (it may
+ * wait out a concurrent push's linking of its node, or another popper).
+ * Any thread. */
 RIPEN_API int ripen_cq_pop(struct ripen_cq *cq, struct ripen_task **out);
 RIPEN_API void ripen_cq_destroy(struct ripen_cq *cq);
 
