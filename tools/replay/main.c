@@ -43,12 +43,12 @@
 #include "policy-internal.h"
 #include "replay.h"
 #include "run.h"
+#include "spec.h"
 
 #define PROG "ripen-replay"
 #define CDF_POINTS 1000		/* quantiles kept per class and policy for --plot */
 #define SIM_MAX_WORKERS (1u << 20) /* the simulator's limit (a pool's: RIPEN_MAX_WORKERS) */
 #define PLOT_MAX_CLASSES 24	/* classes --plot draws: those with the most tasks */
-#define MAX_NESTING 16		/* weights:...:weights:...: */
 #define TIME_LIMIT_NS (1ull << 62) /* every replay time, and their sums, stay below */
 
 static const char *const default_policies[] = { "fifo", "static", "linear:30", "additive:30" };
@@ -120,22 +120,6 @@ static void *xcalloc(size_t n, size_t size)
 
 /* ------------------------------------------------------------- numbers */
 
-/* A whole string as a finite double. */
-static bool parse_num(const char *s, double *out)
-{
-	char *end;
-	double v;
-
-	if (s == NULL || *s == 0 || strchr(" \t\n", *s) != NULL)
-		return false;
-	errno = 0;
-	v = strtod(s, &end);
-	if (*end != 0 || end == s || !isfinite(v) || errno == ERANGE)
-		return false;
-	*out = v;
-	return true;
-}
-
 /* A whole string as an unsigned integer (decimal, no sign). */
 static bool parse_uint(const char *s, unsigned long long max, unsigned long long *out)
 {
@@ -156,93 +140,6 @@ static bool parse_uint(const char *s, unsigned long long max, unsigned long long
 static uint64_t s_to_ns(double s)
 {
 	return (uint64_t)llround(s * 1e9);
-}
-
-/* ------------------------------------------------------------ policies */
-
-/*
- * Build a policy from SPEC with the library's public constructors. NULL
- * with a reason in why when the spec is bad (or without memory).
- */
-static struct ripen_policy *build_policy(const char *spec, int depth, char *why, size_t len)
-{
-	double tau;
-
-	if (depth > MAX_NESTING) {
-		snprintf(why, len, "nested deeper than %d weights", MAX_NESTING);
-		return NULL;
-	}
-	if (strcmp(spec, "fifo") == 0)
-		return ripen_policy_fifo();
-	if (strcmp(spec, "static") == 0)
-		return ripen_policy_static();
-	if (strcmp(spec, "edf") == 0)
-		return ripen_policy_edf();
-	if (strncmp(spec, "linear:", 7) == 0 || strncmp(spec, "additive:", 9) == 0) {
-		bool lin = spec[0] == 'l';
-		const char *arg = spec + (lin ? 7 : 9);
-		struct ripen_policy *p;
-
-		if (!parse_num(arg, &tau) || tau <= 0) {
-			snprintf(why, len, "TAU '%s' is not a positive number of seconds", arg);
-			return NULL;
-		}
-		if (tau * 1e9 < 1.0) {
-			snprintf(why, len, "TAU '%s' is below one nanosecond", arg);
-			return NULL;
-		}
-		p = lin ? ripen_policy_linear_aging(tau) : ripen_policy_additive_aging(tau);
-		if (p == NULL)
-			snprintf(why, len, "out of memory");
-		return p;
-	}
-	if (strncmp(spec, "weights:", 8) == 0) {
-		const char *list = spec + 8, *colon = strchr(list, ':');
-		size_t n = 1, k = 0;
-		double *w;
-		struct ripen_policy *inner, *p;
-		char num[64];
-
-		if (colon == NULL) {
-			snprintf(why, len, "weights:W0,W1,...:INNER needs an inner policy");
-			return NULL;
-		}
-		for (const char *c = list; c < colon; c++)
-			n += *c == ',';
-		w = xcalloc(n, sizeof(*w));
-		for (const char *c = list; k < n; k++) {
-			const char *e = c;
-
-			while (e < colon && *e != ',')
-				e++;
-			if ((size_t)(e - c) >= sizeof(num)) {
-				snprintf(why, len, "weight %zu is too long", k);
-				free(w);
-				return NULL;
-			}
-			memcpy(num, c, (size_t)(e - c));
-			num[e - c] = 0;
-			if (!parse_num(num, &w[k])) {
-				snprintf(why, len, "weight %zu '%s' is not a finite number", k, num);
-				free(w);
-				return NULL;
-			}
-			c = e + 1;
-		}
-		inner = build_policy(colon + 1, depth + 1, why, len);
-		if (inner == NULL) {
-			free(w);
-			return NULL;
-		}
-		p = ripen_policy_class_weights(w, n, inner); /* takes inner */
-		free(w);
-		if (p == NULL)
-			snprintf(why, len, "out of memory");
-		return p;
-	}
-	snprintf(why, len, "unknown policy (fifo, static, edf, linear:TAU, additive:TAU, "
-		 "weights:W0,W1,...:SPEC)");
-	return NULL;
 }
 
 /* ---------------------------------------------------------------- SLAs */
@@ -338,7 +235,7 @@ static void parse_args(int argc, char **argv, struct config *c)
 			c->format = optarg;
 			break;
 		case OPT_SCALE:
-			if (!parse_num(optarg, &d) || d <= 0)
+			if (!rp_parse_num(optarg, &d) || d <= 0)
 				die_usage("--time-scale: bad value '%s' (a number > 0)", optarg);
 			c->time_scale = d;
 			break;
@@ -349,7 +246,7 @@ static void parse_args(int argc, char **argv, struct config *c)
 			break;
 		case OPT_POLICY: {
 			char why[160];
-			struct ripen_policy *p = build_policy(optarg, 0, why, sizeof(why));
+			struct ripen_policy *p = rp_policy_parse(optarg, why, sizeof(why));
 
 			if (p == NULL)
 				die_usage("--policy: bad spec '%s': %s", optarg, why);
@@ -375,7 +272,7 @@ static void parse_args(int argc, char **argv, struct config *c)
 			const char *eq = strchr(optarg, '=');
 
 			if (eq == NULL) {
-				if (!parse_num(optarg, &d) || d < 0)
+				if (!rp_parse_num(optarg, &d) || d < 0)
 					die_usage("--sla: bad value '%s' (seconds >= 0, or "
 						  "CLASS=SECONDS)", optarg);
 				c->sla_default = d;
@@ -389,7 +286,7 @@ static void parse_args(int argc, char **argv, struct config *c)
 				if (!parse_uint(cls, UINT32_MAX, &u))
 					die_usage("--sla: bad class '%s' in '%s' (an integer "
 						  "0..%u)", cls, optarg, UINT32_MAX);
-				if (!parse_num(eq + 1, &d) || d < 0)
+				if (!rp_parse_num(eq + 1, &d) || d < 0)
 					die_usage("--sla: bad value '%s' in '%s' (seconds >= 0)",
 						  eq + 1, optarg);
 				c->sla[c->nsla].class_id = (uint32_t)u;
@@ -404,7 +301,7 @@ static void parse_args(int argc, char **argv, struct config *c)
 			c->plot = optarg;
 			break;
 		case OPT_REKEY:
-			if (!parse_num(optarg, &d) || d <= 0 || d * 1e9 < 1.0 || d > 1e9)
+			if (!rp_parse_num(optarg, &d) || d <= 0 || d * 1e9 < 1.0 || d > 1e9)
 				die_usage("--rekey-period: bad value '%s' (seconds, 1e-9..1e9)",
 					  optarg);
 			c->rekey_ns = s_to_ns(d);
@@ -974,7 +871,7 @@ int main(int argc, char **argv)
 	pg.total = r.n;
 	pg.count = c.npolicies;
 	for (size_t i = 0; i < c.npolicies; i++) {
-		struct ripen_policy *p = build_policy(c.policies[i], 0, why, sizeof(why));
+		struct ripen_policy *p = rp_policy_parse(c.policies[i], why, sizeof(why));
 		int rc;
 
 		if (p == NULL)

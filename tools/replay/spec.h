@@ -1,0 +1,28 @@
+/*
+ * Policy specs, the command-line language of ripen-replay's --policy and
+ * examples/httpd's --policy:
+ *
+ *   fifo | static | edf | linear:TAU | additive:TAU | weights:W0,W1,...:SPEC
+ *
+ * TAU in seconds (> 0, at least 1 ns); weights:... wraps SPEC in
+ * ripen_policy_class_weights with weight Wk for class k (nested at most
+ * RP_SPEC_MAX_NESTING deep).
+ */
+#ifndef RIPEN_REPLAY_SPEC_H
+#define RIPEN_REPLAY_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ripen.h"
+
+#define RP_SPEC_MAX_NESTING 16
+
+/* A whole string as a finite double: no leading blank, nothing after it. */
+bool rp_parse_num(const char *s, double *out);
+
+/* A new policy for SPEC (the caller owns it, e.g. hands it to a pool);
+ * NULL with a one-line reason in why when SPEC is bad or memory ran out. */
+struct ripen_policy *rp_policy_parse(const char *spec, char *why, size_t len);
+
+#endif
