@@ -48,8 +48,9 @@
  * class and series) and summarised by nearest rank.
  *
  * Stopping (SIGINT, SIGTERM, --max-seconds): the listening socket closes,
- * requests in flight get --grace seconds (default 5) to finish; after that
- * the rest are not run and get 503. Then the pool shuts down and the
+ * a paused pool is resumed, and requests in flight get --grace seconds
+ * (default 5) to finish; after that the rest are not run (those already
+ * spinning finish their spin) and get 503. Then the pool shuts down and the
  * connections close. Exit status 0; 1 when something failed at run time; 2
  * for a bad command line.
  */
@@ -1201,6 +1202,9 @@ int main(int argc, char **argv)
 			if (ls != MHD_INVALID_SOCKET)
 				close(ls);
 			stop_at = now + (uint64_t)(cfg.grace_s * 1e9);
+			/* a paused pool would hold its requests past any grace */
+			if (cfg.backend == BACKEND_RIPEN && ripen_pool_resume(pool) != 0)
+				die("ripen_pool_resume failed");
 			fprintf(stderr, PROG ": stopping, %llu requests in flight\n",
 				(unsigned long long)st.inflight);
 		}
