@@ -754,8 +754,10 @@ static char *metrics_text(size_t *len)
 		for (size_t i = 0; i < NCLASSES; i++) {
 			struct series *s = m == 0 ? &st.wait[i] : &st.latency[i];
 
-			memcpy(scratch, s->v, s->n * sizeof(*scratch));
-			qsort(scratch, s->n, sizeof(*scratch), cmp_u64);
+			if (s->n > 0) { /* s->v is NULL before the first sample */
+				memcpy(scratch, s->v, s->n * sizeof(*scratch));
+				qsort(scratch, s->n, sizeof(*scratch), cmp_u64);
+			}
 			quantiles_out(f, name, classes[i].name, s, scratch);
 		}
 	}
