@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(meson ninja-build pkg-config gcc g++ libc6-dev clang libclang-rt-14-dev
       liburcu-dev libjemalloc-dev libbenchmark-dev python3 prometheus libmicrohttpd-dev
-      zlib1g-dev gnuplot-nox)
+      zlib1g-dev gnuplot-nox libglib2.0-dev)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -11,7 +11,8 @@
 #   results.tsv    backend policy load class sent ok p50 p99 max unfinished
 #                  (client, ms, from the scheduled send) and the server's wait
 #                  p50 p99 max (ms, /metrics httpd_wait_seconds), and for the
-#                  aging rows the simulator's predicted wait p99 (ms)
+#                  aging rows the simulator's predicted wait p99 (ms): ripen-replay
+#                  on the run's own arrivals, each costing WORKERS/capacity
 #   results.md     the same as a table
 #   peak.tsv       backend, round, requests/s of GET /work?us=0 under wrk
 #   latency.png    p99 latency against load, a panel per class
@@ -33,7 +34,7 @@ WORKERS=${WORKERS:-1}
 US=${US:-2000}
 DURATION=${DURATION:-5}
 LOADS=${LOADS:-"0.8 1.0 1.5"}
-CONFIGS=${CONFIGS:-"ripen:static ripen:linear:1 ripen:additive:1 ripen:fifo glib:static glib:fifo fifo:fifo"}
+CONFIGS=${CONFIGS:-"ripen:static ripen:linear:1 ripen:linear:10 ripen:additive:1 ripen:fifo glib:static glib:fifo fifo:fifo"}
 PEAK_ROUNDS=${PEAK_ROUNDS:-2}
 HTTPD=$BUILD/examples/httpd/httpd
 LOADGEN=$BUILD/examples/httpd/loadgen
@@ -132,14 +133,17 @@ for cfgspec in $CONFIGS; do
 		sim=""
 		case $policy in
 		linear:* | additive:*)
-			python3 - "$dir/requests.tsv" "$US" >"$dir/trace.csv" <<'PY'
+			# service: what a request costs the measured server (WORKERS /
+			# capacity), the spin plus its share of the HTTP overhead
+			python3 - "$dir/requests.tsv" "$WORKERS" "$CAP" >"$dir/trace.csv" <<'PY'
 import sys
 cls = {"vip": (1, 3.0), "normal": (2, 2.0), "batch": (3, 1.0)}
+service = float(sys.argv[2]) / float(sys.argv[3])
 print("arrival_s,class,base,service_s")
 for line in open(sys.argv[1]):
     c, sched_us, _lat, _st = line.split("\t")
     cid, base = cls[c]
-    print(f"{float(sched_us) / 1e6:.6f},{cid},{base},{int(sys.argv[2]) / 1e6:.6f}")
+    print(f"{float(sched_us) / 1e6:.6f},{cid},{base},{service:.9f}")
 PY
 			"$REPLAY" --policy "$policy" --workers "$WORKERS" --json "$dir/sim.json" "$dir/trace.csv" >"$dir/sim.txt"
 			;;

@@ -18,7 +18,7 @@
  * Why not h2load --rps: nghttp2 1.52's h2load (Debian 12) did not limit
  * the rate over HTTP/1.1 here: `h2load --h1 -c 10 --rps 20 -n 200 URL`
  * finished 200 requests in 25 ms, and with -D it spun in the kernel after
- * "Stopped all clients" until killed (see examples/httpd/README.md).
+ * "Stopped all clients" until killed (README, "Under load").
  *
  * After the schedule ends it waits up to --drain seconds (default 60) for
  * the answers. Output: per class, on stdout,
