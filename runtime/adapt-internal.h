@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #define RIPEN__ADAPT_MAX 16u	/* objectives */
+#define RIPEN__ADAPT_GAP 64.0	/* a given-up class weighs w_min / GAP */
 
 struct ripen__adapt_objective {
 	uint32_t class_id;
@@ -23,20 +24,21 @@ struct ripen__adapt_objective {
 };
 
 struct ripen__adapt_params {
-	double w_min, w_max;	 /* clamp of every weight; 0 < w_min <= 1 <= w_max */
+	double w_min;		 /* the least weight of a pursued objective's class (the
+				  * most favoured weighs 1); in (0, 1] */
 	double tau_min_s, tau_max_s; /* clamp of tau; 0 < min <= max, finite */
 	double tau0_s;		 /* the starting tau, within the clamp */
 	double step;		 /* a raise multiplies by (1 + step); a back-off divides
 				  * by (1 + step)^2; in (0, 1] */
 	double band;		 /* an objective is met comfortably at measured <=
 				  * (1 - band) * target; in [0, 1) */
-	unsigned patience;	 /* periods an objective may stay stuck (missing at
-				  * w_max) before the set is declared infeasible, and
-				  * periods of comfort before a give-up is undone; >= 1 */
+	unsigned patience;	 /* periods an objective may miss in a row before the
+				  * set is declared infeasible, and periods of room
+				  * before a give-up is undone; >= 1 */
 };
 
-/* Defaults: weights in [1/64, 64], tau in [0.01 s, 100 s] from 10 s,
- * step 0.1, band 0.5, patience 5. */
+/* Defaults: weights in [1/64, 1] (given up: 1/4096), tau in [0.01 s,
+ * 100 s] from 10 s, step 0.1, band 0.5, patience 10. */
 void ripen__adapt_default_params(struct ripen__adapt_params *p);
 
 enum ripen__adapt_event {
@@ -51,14 +53,15 @@ struct ripen__adapt {
 	struct ripen__adapt_params p;
 	struct ripen__adapt_objective obj[RIPEN__ADAPT_MAX];
 	size_t n;
-	double w[RIPEN__ADAPT_MAX];	/* the weight of obj[i].class_id */
+	double w[RIPEN__ADAPT_MAX];	/* the weight of obj[i].class_id: in [w_min, 1],
+					 * w_min / RIPEN__ADAPT_GAP once given up */
 	double tau_s;
-	unsigned stuck[RIPEN__ADAPT_MAX]; /* consecutive periods missing at w_max */
+	unsigned stuck[RIPEN__ADAPT_MAX]; /* consecutive periods stuck (see adapt.c) */
 	unsigned comfy;			/* consecutive periods every pursued objective comfortable */
 	bool given_up[RIPEN__ADAPT_MAX];
 	bool shed[RIPEN__ADAPT_MAX];
 	bool infeasible;		/* some pursued objective stuck for `patience` periods,
-					 * or any objective given up */
+					 * or any objective given up or shed */
 	uint64_t steps;
 };
 

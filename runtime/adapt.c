@@ -7,38 +7,48 @@
  * One step per control period, from each objective's quantile over the
  * last window (measured / target = r):
  *
- *  - Weights. r > 1 (missing): the class's weight rises by (1 + step).
- *    r <= 1 - band (met with room): it falls by (1 + step)^2, twice as fast
- *    in log terms. In between it holds. Every weight stays in [w_min,
- *    w_max]. This is the shape of CockroachDB's elastic CPU controller
- *    (scheduler_latency_listener.go, see ../shared/OBSERVABILITY.md: the
- *    low-priority share drops by 2 delta when the latency is bad and rises
- *    by delta otherwise, clamped): slow to give a class more than it needs,
- *    quick to give it back, and the dead band [1 - band, 1] is where it
- *    settles instead of hunting. Only ratios of weights order tasks, so the
- *    clamps bound how far any class can be favoured over another (at the
- *    defaults 64 / (1/64) = 4096).
+ *  - Weights. Only the most important missing objective (r > 1) gains:
+ *    its class's weight rises by (1 + step). Every objective met with room
+ *    (r <= 1 - band) gives back: its weight falls by (1 + step)^2, twice as
+ *    fast in log terms. The rest hold: those in the dead band (1 - band,
+ *    1], and less important objectives that miss while a more important
+ *    one does (they wait their turn: the objectives are protected in
+ *    priority order). Only the ratios of weights order tasks, so after each
+ *    step the weights are scaled so that the most favoured class weighs 1,
+ *    and no pursued one falls below w_min (1/64 at the default): a class
+ *    met with room gives back, but not so far that it sinks among the
+ *    given-up ones, which weigh w_min / RIPEN__ADAPT_GAP (1/4096). This is the shape of CockroachDB's
+ *    elastic CPU controller (scheduler_latency_listener.go, see
+ *    ../shared/OBSERVABILITY.md: the low-priority share drops by 2 delta
+ *    when the latency is bad and rises by delta otherwise, clamped): slow
+ *    to give a class more than it needs, quick to give it back, and the
+ *    dead band is where it settles instead of hunting.
  *  - Tau. Aging (a short tau) lets long waiters of any class pass fresh
- *    tasks of a favoured one: it helps the objectives with loose targets at
- *    the expense of the tightest one. So when the most important missing
- *    objective is the tightest (smallest target) of those pursued, tau
- *    rises by (1 + step)^2 (less aging, back off fast); when it is another
- *    one, tau falls by (1 + step) (more aging, slowly). It holds while every
- *    objective is met. tau stays in [tau_min, tau_max].
- *  - Feasibility. An objective missing while its weight is already at
- *    w_max is stuck: its weight cannot help it any more. When one has been
- *    stuck for `patience` periods, the set is infeasible at this load, and
- *    the controller gives up the least important objective still pursued
- *    (not obj[0]): its weight drops to w_min and stays there, which frees
- *    the capacity it held for the ones above it. Once only obj[0] is
- *    pursued and it is still stuck, the least important given-up class
- *    that the user allowed to be shed is shed (the caller refuses its
- *    submits): shedding is the last resort and only where allowed. After
- *    `patience` periods in which every pursued objective has room, the last
- *    of these steps is undone (unshed first, then restore, the most
- *    important first), one per `patience` periods. At most one such event
- *    per step, and the stuck counts restart after each, so that the effect
- *    of one is seen before the next.
+ *    tasks of a favoured one, and the longest waiters are the least
+ *    favoured class's. So when the most important missing objective is the
+ *    least important one pursued, and nothing has been given up (a given-up
+ *    class waits longest of all), tau falls by (1 + step): more aging,
+ *    slowly. When any other objective misses, tau rises by (1 + step)^2:
+ *    less aging, backed off fast. It holds while every objective is met.
+ *    tau stays in [tau_min, tau_max].
+ *  - Feasibility. An objective is stuck while it misses and the weights
+ *    cannot help it: it is the most favoured class already, or it waits
+ *    behind a more important missing objective (while its weight still
+ *    climbs it is not). One stuck for `patience` periods in a row makes the
+ *    set infeasible at this load: the controller
+ *    gives up the least important objective still pursued (never obj[0]):
+ *    its weight drops below every pursued one and stays there, which frees
+ *    the capacity it held for the ones above it. Once only obj[0] is pursued and one is
+ *    still stuck, the least important given-up class that the user
+ *    allowed to be shed is shed (the caller refuses its submits): shedding
+ *    is the last resort and only where allowed. After `patience` periods in
+ *    which every pursued objective has room, the last of these steps is
+ *    undone (unshed first, then restore, the most important first, from
+ *    w_min: it climbs again only if it misses), one per `patience` periods.
+ *    At most one such event per step, and the counts restart after each,
+ *    so that the effect of one is seen before the next. A transient miss
+ *    longer than `patience` periods (a burst) also gives an objective up
+ *    for a while: patience trades reaction time for that.
  *
  * No state but this struct: the same inputs give the same steps, so the
  * simulator's run of it is reproducible and its tests are exact.
@@ -52,19 +62,17 @@
 void ripen__adapt_default_params(struct ripen__adapt_params *p)
 {
 	p->w_min = 1.0 / 64.0;
-	p->w_max = 64.0;
 	p->tau_min_s = 0.01;
 	p->tau_max_s = 100.0;
 	p->tau0_s = 10.0;
 	p->step = 0.1;
 	p->band = 0.5;
-	p->patience = 5;
+	p->patience = 10;
 }
 
 static bool params_ok(const struct ripen__adapt_params *p)
 {
-	return isfinite(p->w_min) && isfinite(p->w_max) && p->w_min > 0 && p->w_min <= 1.0 &&
-	       p->w_max >= 1.0 && isfinite(p->tau_min_s) && isfinite(p->tau_max_s) &&
+	return isfinite(p->w_min) && p->w_min > 0 && p->w_min <= 1.0 && isfinite(p->tau_min_s) && isfinite(p->tau_max_s) &&
 	       p->tau_min_s > 0 && p->tau_min_s <= p->tau_max_s && p->tau0_s >= p->tau_min_s &&
 	       p->tau0_s <= p->tau_max_s && p->step > 0 && p->step <= 1.0 && p->band >= 0 &&
 	       p->band < 1.0 && p->patience >= 1;
@@ -105,7 +113,6 @@ static void escalate(struct ripen__adapt *a, bool any_stuck, struct ripen__adapt
 		for (size_t k = a->n; k-- > 1;) {
 			if (!a->given_up[k]) {
 				a->given_up[k] = true;
-				a->w[k] = a->p.w_min;
 				out->event = RIPEN__ADAPT_GIVE_UP;
 				out->which = k;
 				out->changed = true;
@@ -134,8 +141,7 @@ static void escalate(struct ripen__adapt *a, bool any_stuck, struct ripen__adapt
 	}
 	for (size_t k = 1; k < a->n; k++) {
 		if (a->given_up[k]) {
-			a->given_up[k] = false;
-			a->w[k] = clamp(1.0, a->p.w_min, a->p.w_max);
+			a->given_up[k] = false; /* from w_min: it climbs if it misses */
 			out->event = RIPEN__ADAPT_RESTORE;
 			out->which = k;
 			out->changed = true;
@@ -153,46 +159,51 @@ void ripen__adapt_step(struct ripen__adapt *a, const double *measured,
 		       struct ripen__adapt_out *out)
 {
 	const double up = 1.0 + a->p.step, down = up * up;
-	double r[RIPEN__ADAPT_MAX];
-	size_t worst = SIZE_MAX, tightest = SIZE_MAX;
-	bool any_stuck = false, all_comfy = true, any_data = false, was = a->infeasible;
+	double r[RIPEN__ADAPT_MAX], old[RIPEN__ADAPT_MAX], top = 0;
+	size_t worst = SIZE_MAX, last = SIZE_MAX;
+	bool any_stuck = false, all_comfy = true, any_data = false, any_given_up = false;
+	bool was = a->infeasible;
 
 	memset(out, 0, sizeof(*out));
 	a->steps++;
+	memcpy(old, a->w, sizeof(old));
 	for (size_t i = 0; i < a->n; i++) {
-		double w = a->w[i], nw = w;
-
 		r[i] = measured[i] / a->obj[i].target_s; /* NaN stays NaN */
+		if (a->given_up[i]) {
+			any_given_up = true;
+			continue;
+		}
+		last = i; /* the least important pursued */
+		if (worst == SIZE_MAX && r[i] > 1.0)
+			worst = i; /* the most important missing one */
+	}
+	for (size_t i = 0; i < a->n; i++) {
 		if (a->given_up[i])
 			continue;
-		if (tightest == SIZE_MAX || a->obj[i].target_s < a->obj[tightest].target_s)
-			tightest = i;
 		if (isnan(r[i])) {
 			a->stuck[i] = 0;
 			continue;
 		}
 		any_data = true;
-		if (r[i] > 1.0) {
-			if (worst == SIZE_MAX)
-				worst = i; /* the most important missing one */
-			a->stuck[i] = w >= a->p.w_max ? a->stuck[i] + 1 : 0;
-			nw = clamp(w * up, a->p.w_min, a->p.w_max);
-		} else {
+		/* stuck: missing, and the law cannot help it now (it is the
+		 * most favoured class already, or waits behind a more important
+		 * missing objective); while its weight climbs it is not */
+		if (r[i] <= 1.0)
 			a->stuck[i] = 0;
-			if (r[i] <= 1.0 - a->p.band)
-				nw = clamp(w / down, a->p.w_min, a->p.w_max);
-		}
+		else if (i != worst || old[i] >= 1.0)
+			a->stuck[i]++;
+		if (i == worst)
+			a->w[i] *= up; /* only the most important missing one gains */
+		else if (r[i] <= 1.0 - a->p.band)
+			a->w[i] /= down;
 		if (r[i] > 1.0 - a->p.band)
 			all_comfy = false;
 		if (a->stuck[i] >= a->p.patience)
 			any_stuck = true;
-		if (nw != w) {
-			a->w[i] = nw;
-			out->changed = true;
-		}
 	}
 	if (worst != SIZE_MAX) {
-		double t = worst == tightest ? a->tau_s * down : a->tau_s / up;
+		/* aging helps the longest waiters: the least favoured class's */
+		double t = worst == last && !any_given_up ? a->tau_s / up : a->tau_s * down;
 
 		t = clamp(t, a->p.tau_min_s, a->p.tau_max_s);
 		if (t != a->tau_s) {
@@ -202,6 +213,15 @@ void ripen__adapt_step(struct ripen__adapt *a, const double *measured,
 	}
 	a->comfy = any_data && all_comfy ? a->comfy + 1 : 0;
 	escalate(a, any_stuck, out);
+	/* only ratios order tasks: the most favoured class weighs 1 */
+	for (size_t i = 0; i < a->n; i++)
+		if (!a->given_up[i] && a->w[i] > top)
+			top = a->w[i];
+	for (size_t i = 0; i < a->n; i++) {
+		a->w[i] = a->given_up[i] ? a->p.w_min / RIPEN__ADAPT_GAP
+					 : clamp(a->w[i] / top, a->p.w_min, 1.0);
+		out->changed |= a->w[i] != old[i];
+	}
 	a->infeasible = false;
 	for (size_t i = 0; i < a->n; i++)
 		a->infeasible |= a->given_up[i] || a->shed[i] || a->stuck[i] >= a->p.patience;

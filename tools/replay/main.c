@@ -42,6 +42,7 @@
 
 #include "policy-internal.h"
 #include "replay.h"
+#include "adaptive.h"
 #include "run.h"
 #include "spec.h"
 
@@ -64,7 +65,9 @@ static void usage(FILE *f)
 "  --limit N           only the first N tasks by arrival\n"
 "  --policy SPEC       repeatable; default: fifo, static, linear:30, additive:30\n"
 "                      fifo | static | edf | linear:TAU | additive:TAU |\n"
-"                      weights:W0,W1,...:SPEC   (TAU in seconds)\n"
+"                      weights:W0,W1,...:SPEC   (TAU in seconds) |\n"
+"                      adaptive (sim; needs --slo): class weights and tau\n"
+"                      tuned each control period to meet the objectives\n"
 "  --workers N         workers (default 1; sim up to 1048576, live up to 1024)\n"
 "  --mode sim|live     discrete-event simulation (default) or a real pool\n"
 "  --sla SECONDS       the default SLA on the wait (default 5)\n"
@@ -72,6 +75,12 @@ static void usage(FILE *f)
 "  --rekey-period S    re-key period of time-varying policies, simulator and\n"
 "                      the live pool's rebalancer (default 0.002)\n"
 "  --exact             sim: re-score every queued task at each dispatch\n"
+"  --slo CLASS=Q:SECONDS  an objective: quantile Q of CLASS's waits at most\n"
+"                      SECONDS (repeatable, most important first); every\n"
+"                      policy is judged on it (objective_met in --json)\n"
+"  --control-period S  adaptive: seconds between control steps (default 0.5)\n"
+"  --control-window N  adaptive: periods each measurement spans (default 4)\n"
+"  --control-log FILE  adaptive: one CSV line per control step\n"
 "  --json FILE         write the summary as JSON\n"
 "  --plot DIR          write wait CDFs and attainment bars (gnuplot PNGs)\n"
 "  -h, --help          this text\n"
@@ -166,7 +175,26 @@ struct config {
 	const char *plot;
 	const char **traces;
 	size_t ntraces;
+	struct ripen__adapt_objective slo[RIPEN__ADAPT_MAX];
+	size_t nslo;
+	uint64_t control_ns;
+	unsigned control_window;
+	const char *control_log;
 };
+
+/* The objective on class c, or NULL. */
+static const struct ripen__adapt_objective *slo_of(const struct config *c, uint32_t class_id)
+{
+	for (size_t i = 0; i < c->nslo; i++)
+		if (c->slo[i].class_id == class_id)
+			return &c->slo[i];
+	return NULL;
+}
+
+static bool is_adaptive(const char *spec)
+{
+	return strcmp(spec, "adaptive") == 0;
+}
 
 static double sla_of(const struct config *c, uint32_t class_id)
 {
@@ -190,7 +218,8 @@ static uint64_t sla_ns_floor(double s)
 
 enum {
 	OPT_FORMAT = 256, OPT_SCALE, OPT_LIMIT, OPT_POLICY, OPT_WORKERS, OPT_MODE, OPT_SLA,
-	OPT_JSON, OPT_PLOT, OPT_REKEY, OPT_EXACT,
+	OPT_JSON, OPT_PLOT, OPT_REKEY, OPT_EXACT, OPT_SLO, OPT_CONTROL_PERIOD, OPT_CONTROL_WINDOW,
+	OPT_CONTROL_LOG,
 };
 
 static void parse_args(int argc, char **argv, struct config *c)
@@ -207,6 +236,10 @@ static void parse_args(int argc, char **argv, struct config *c)
 		{ "plot", required_argument, NULL, OPT_PLOT },
 		{ "rekey-period", required_argument, NULL, OPT_REKEY },
 		{ "exact", no_argument, NULL, OPT_EXACT },
+		{ "slo", required_argument, NULL, OPT_SLO },
+		{ "control-period", required_argument, NULL, OPT_CONTROL_PERIOD },
+		{ "control-window", required_argument, NULL, OPT_CONTROL_WINDOW },
+		{ "control-log", required_argument, NULL, OPT_CONTROL_LOG },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -220,6 +253,8 @@ static void parse_args(int argc, char **argv, struct config *c)
 	c->workers = 1;
 	c->sla_default = 5.0;
 	c->rekey_ns = RIPEN_REBALANCE_DEFAULT_NS;
+	c->control_ns = 500000000ull;
+	c->control_window = 4;
 	c->policies = xcalloc((size_t)argc + 4, sizeof(*c->policies)); /* + defaults */
 	c->sla = xcalloc((size_t)argc, sizeof(*c->sla));
 	c->traces = xcalloc((size_t)argc, sizeof(*c->traces));
@@ -246,7 +281,13 @@ static void parse_args(int argc, char **argv, struct config *c)
 			break;
 		case OPT_POLICY: {
 			char why[160];
-			struct ripen_policy *p = rp_policy_parse(optarg, why, sizeof(why));
+			struct ripen_policy *p;
+
+			if (is_adaptive(optarg)) {
+				c->policies[c->npolicies++] = optarg;
+				break;
+			}
+			p = rp_policy_parse(optarg, why, sizeof(why));
 
 			if (p == NULL)
 				die_usage("--policy: bad spec '%s': %s", optarg, why);
@@ -309,6 +350,51 @@ static void parse_args(int argc, char **argv, struct config *c)
 		case OPT_EXACT:
 			c->exact = true;
 			break;
+		case OPT_SLO: {
+			const char *eq = strchr(optarg, '='), *colon = eq ? strchr(eq, ':') : NULL;
+			char cls[32], q[64];
+			struct ripen__adapt_objective *o = &c->slo[c->nslo];
+
+			if (eq == NULL || colon == NULL || (size_t)(eq - optarg) >= sizeof(cls) ||
+			    (size_t)(colon - eq - 1) >= sizeof(q))
+				die_usage("--slo: bad objective '%s' (CLASS=QUANTILE:SECONDS, "
+					  "e.g. 1=0.95:0.002)", optarg);
+			if (c->nslo == RIPEN__ADAPT_MAX)
+				die_usage("--slo: at most %u objectives", RIPEN__ADAPT_MAX);
+			memcpy(cls, optarg, (size_t)(eq - optarg));
+			cls[eq - optarg] = 0;
+			memcpy(q, eq + 1, (size_t)(colon - eq - 1));
+			q[colon - eq - 1] = 0;
+			if (!parse_uint(cls, 65535, &u))
+				die_usage("--slo: bad class '%s' in '%s' (an integer 0..65535)", cls,
+					  optarg);
+			if (slo_of(c, (uint32_t)u) != NULL)
+				die_usage("--slo: class %s has an objective already", cls);
+			o->class_id = (uint32_t)u;
+			if (!rp_parse_num(q, &o->quantile) || !(o->quantile > 0 && o->quantile < 1))
+				die_usage("--slo: bad quantile '%s' in '%s' (in (0, 1))", q, optarg);
+			if (!rp_parse_num(colon + 1, &o->target_s) || !(o->target_s > 0) ||
+			    o->target_s > 1e9)
+				die_usage("--slo: bad target '%s' in '%s' (seconds > 0)", colon + 1,
+					  optarg);
+			c->nslo++;
+			break;
+		}
+		case OPT_CONTROL_PERIOD:
+			if (!rp_parse_num(optarg, &d) || d * 1e9 < 1.0 || d > 1e6)
+				die_usage("--control-period: bad value '%s' (seconds, 1e-9..1e6)",
+					  optarg);
+			c->control_ns = s_to_ns(d);
+			break;
+		case OPT_CONTROL_WINDOW:
+			if (!parse_uint(optarg, 1000000, &u) || u == 0)
+				die_usage("--control-window: bad value '%s' (periods, 1..1000000)",
+					  optarg);
+			c->control_window = (unsigned)u;
+			break;
+		case OPT_CONTROL_LOG:
+			c->control_log = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -327,6 +413,17 @@ static void parse_args(int argc, char **argv, struct config *c)
 	if (c->live && c->workers > RIPEN_MAX_WORKERS)
 		die_usage("--workers: bad value '%u' for --mode live (a pool has 1..%u)",
 			  c->workers, RIPEN_MAX_WORKERS);
+	for (size_t i = 0; i < c->npolicies; i++) {
+		if (!is_adaptive(c->policies[i]))
+			continue;
+		if (c->nslo == 0)
+			die_usage("--policy adaptive needs at least one --slo CLASS=Q:SECONDS");
+		if (c->live)
+			die_usage("--policy adaptive runs in --mode sim only");
+		for (size_t j = 0; j < i; j++)
+			if (is_adaptive(c->policies[j]))
+				die_usage("--policy adaptive: at most once");
+	}
 	if (c->npolicies == 0) {
 		c->npolicies = sizeof(default_policies) / sizeof(default_policies[0]);
 		for (size_t i = 0; i < c->npolicies; i++)
@@ -461,6 +558,9 @@ struct class_result {
 	size_t met, starved;
 	double sla_s;
 	uint64_t *cdf;			/* CDF_POINTS + 1 quantiles, with --plot */
+	const struct ripen__adapt_objective *obj; /* its --slo, or NULL */
+	uint64_t obj_value;		/* the objective's quantile of the waits, ns */
+	bool obj_met;
 };
 
 struct policy_result {
@@ -469,6 +569,8 @@ struct policy_result {
 	uint64_t makespan_ns;		/* the last end, from the first arrival */
 	struct rr_sim_stats sim;
 	struct rr_live_stats live;
+	bool adaptive;
+	struct rr_adaptive_stats ctl;
 };
 
 /* the ceil(q * n)-th smallest of n sorted values (1-based), q in (0, 1] */
@@ -507,6 +609,14 @@ static void summarise(const struct config *c, const struct replay *r, const uint
 		cr->p99 = nearest_rank(v, n, 99, 100);
 		cr->max = v[n - 1];
 		cr->sla_s = sla_of(c, r->classes[k]);
+		cr->obj = slo_of(c, r->classes[k]);
+		if (cr->obj != NULL) {
+			size_t rank = (size_t)ceil(cr->obj->quantile * (double)n);
+
+			cr->obj_value = v[(rank ? rank : 1) - 1];
+			/* met: at most the target, in integer ns as the SLA */
+			cr->obj_met = cr->obj_value <= sla_ns_floor(cr->obj->target_s);
+		}
 		ok = sla_ns_floor(cr->sla_s);
 		starve = sla_ns_floor(cr->sla_s * 10);
 		for (size_t i = 0; i < n; i++) {
@@ -625,6 +735,33 @@ static void print_tables(const struct config *c, const struct replay *r,
 			       (unsigned long long)pr[i].sim.rekeys,
 			       (unsigned long long)pr[i].sim.rekeyed_entries, pr[i].sim.max_queued);
 	}
+	if (c->nslo > 0) {
+		printf("\nobjectives (quantile of the wait, nearest rank, against the target):\n");
+		for (size_t j = 0; j < c->nslo; j++) {
+			size_t k = 0;
+
+			while (k < r->nclasses && r->classes[k] != c->slo[j].class_id)
+				k++;
+			printf("  class %u p%g <= %g s:", (unsigned)c->slo[j].class_id,
+			       c->slo[j].quantile * 100, c->slo[j].target_s);
+			if (k == r->nclasses) {
+				printf(" no such class in the trace\n");
+				continue;
+			}
+			for (size_t i = 0; i < np; i++)
+				printf("  %s %.6f %s", pr[i].spec, ns_s(pr[i].c[k].obj_value),
+				       pr[i].c[k].obj_met ? "met" : "MISSED");
+			printf("\n");
+		}
+		for (size_t i = 0; i < np; i++)
+			if (pr[i].adaptive)
+				printf("  adaptive: %llu control steps, %llu changes, %llu give-up/restore "
+				       "events, infeasible in %llu steps; final tau %g s\n",
+				       (unsigned long long)pr[i].ctl.steps,
+				       (unsigned long long)pr[i].ctl.changes,
+				       (unsigned long long)pr[i].ctl.events,
+				       (unsigned long long)pr[i].ctl.infeasible_steps, pr[i].ctl.tau_s);
+	}
 	if (np > 1) {
 		printf("\nbest per class (* above: highest SLA attainment, ties by lower p99 "
 		       "wait, then first listed):\n");
@@ -673,16 +810,37 @@ static void write_json(const struct config *c, const struct replay *r,
 			fprintf(f, "%s{\"class\":%u,\"tasks\":%zu,\"wait_p50_s\":%.9f,"
 				"\"wait_p95_s\":%.9f,\"wait_p99_s\":%.9f,\"wait_max_s\":%.9f,"
 				"\"sla_attainment\":%.9f,\"starved\":%zu,\"sla_s\":%.17g,"
-				"\"sla_met\":%zu}",
+				"\"sla_met\":%zu",
 				k ? "," : "", (unsigned)r->classes[k], cr->tasks, ns_s(cr->p50),
 				ns_s(cr->p95), ns_s(cr->p99), ns_s(cr->max),
 				(double)cr->met / (double)cr->tasks, cr->starved, cr->sla_s,
 				cr->met);
+			if (cr->obj != NULL)
+				fprintf(f, ",\"objective_quantile\":%.17g,\"objective_s\":%.17g,"
+					"\"objective_wait_s\":%.9f,\"objective_met\":%s",
+					cr->obj->quantile, cr->obj->target_s, ns_s(cr->obj_value),
+					cr->obj_met ? "true" : "false");
+			fprintf(f, "}");
 		}
 		fprintf(f, "],\"makespan_s\":%.9f", ns_s(pr[i].makespan_ns));
 		if (c->live)
 			fprintf(f, ",\"producer_late_p99_s\":%.9f,\"producer_late_max_s\":%.9f",
 				ns_s(pr[i].live.late_p99_ns), ns_s(pr[i].live.late_max_ns));
+		if (pr[i].adaptive) {
+			const struct rr_adaptive_stats *a = &pr[i].ctl;
+
+			fprintf(f, ",\"controller\":{\"steps\":%llu,\"changes\":%llu,"
+				"\"events\":%llu,\"infeasible_steps\":%llu,\"final_tau_s\":%.9g,"
+				"\"final_infeasible\":%s,\"final_weights\":[",
+				(unsigned long long)a->steps, (unsigned long long)a->changes,
+				(unsigned long long)a->events, (unsigned long long)a->infeasible_steps,
+				a->tau_s, a->infeasible ? "true" : "false");
+			for (size_t j = 0; j < c->nslo; j++)
+				fprintf(f, "%s{\"class\":%u,\"weight\":%.9g,\"given_up\":%s}",
+					j ? "," : "", (unsigned)c->slo[j].class_id, a->w[j],
+					a->given_up[j] ? "true" : "false");
+			fprintf(f, "]}");
+		}
 		fprintf(f, "}");
 	}
 	fprintf(f, "],\"mode\":\"%s\",\"workers\":%u,\"tasks\":%zu,\"time_scale\":%.17g,"
@@ -871,11 +1029,26 @@ int main(int argc, char **argv)
 	pg.total = r.n;
 	pg.count = c.npolicies;
 	for (size_t i = 0; i < c.npolicies; i++) {
-		struct ripen_policy *p = rp_policy_parse(c.policies[i], why, sizeof(why));
+		struct ripen_policy *p = NULL;
+		struct rr_adaptive *ad = NULL;
+		struct rr_control ctl;
+		FILE *clog = NULL;
 		int rc;
 
-		if (p == NULL)
+		if (is_adaptive(c.policies[i])) {
+			struct ripen__adapt_params ap;
+
+			ripen__adapt_default_params(&ap);
+			if (c.control_log != NULL && (clog = fopen(c.control_log, "w")) == NULL)
+				die("--control-log %s: %s", c.control_log, strerror(errno));
+			rc = rr_adaptive_new(r.t, r.n, c.slo, c.nslo, &ap, c.control_ns,
+					     c.control_window, clog, &ad, &ctl);
+			if (rc != 0)
+				die("--policy adaptive: %s", strerror(-rc));
+			pr[i].adaptive = true;
+		} else if ((p = rp_policy_parse(c.policies[i], why, sizeof(why))) == NULL) {
 			die("--policy %s: %s", c.policies[i], why);
+		}
 		pr[i].spec = c.policies[i];
 		pg.index = i;
 		pg.spec = c.policies[i];
@@ -905,8 +1078,18 @@ int main(int argc, char **argv)
 				.progress_ctx = &pg,
 			};
 
-			rc = rr_simulate(r.t, r.n, p, &so, wait, &pr[i].sim);
-			ripen_policy_free(p);
+			if (ad != NULL) {
+				so.control = &ctl;
+				rc = rr_simulate(r.t, r.n, rr_adaptive_policy(ad), &so, wait, &pr[i].sim);
+				if (rc == 0)
+					rc = rr_adaptive_finish(ad, &pr[i].ctl);
+				rr_adaptive_free(ad);
+				if (clog != NULL && (ferror(clog) | (fclose(clog) != 0)))
+					die("--control-log %s: write failed", c.control_log);
+			} else {
+				rc = rr_simulate(r.t, r.n, p, &so, wait, &pr[i].sim);
+				ripen_policy_free(p);
+			}
 			if (rc != 0) {
 				progress_done(&pg);
 				die("policy %s: simulation: %s", c.policies[i], strerror(-rc));

@@ -29,6 +29,20 @@ struct rr_task {
 /* Called now and then with the number of tasks started so far (progress). */
 typedef void rr_progress_fn(void *ctx, size_t started);
 
+/*
+ * A controller that changes the policy while the simulation runs (the
+ * adaptive policy, adaptive.c). At every multiple of period_ns (replay
+ * time), before the events of that instant's first event time, step() is
+ * called and returns the policy from then on (NULL: unchanged); a new
+ * policy re-keys the whole queue. on_start() hears of every start.
+ */
+struct rr_control {
+	uint64_t period_ns;		/* > 0 */
+	const struct ripen_policy *(*step)(void *ctx, uint64_t now_ns);
+	void (*on_start)(void *ctx, size_t seq, uint64_t now_ns);
+	void *ctx;
+};
+
 struct rr_sim_opts {
 	unsigned workers;		/* >= 1 */
 	/* time-varying policies: the whole queue is re-keyed at reference
@@ -39,6 +53,7 @@ struct rr_sim_opts {
 					 * each dispatch instead (O(queue) a dispatch) */
 	rr_progress_fn *progress;	/* NULL: none */
 	void *progress_ctx;
+	const struct rr_control *control; /* NULL: the policy is fixed */
 };
 
 struct rr_sim_stats {

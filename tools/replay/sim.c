@@ -53,6 +53,11 @@
  * order a scheduler that re-scores continuously would give, O(Q) per
  * dispatch (a reference, not a model of the runtime).
  *
+ * With a controller (o->control, the adaptive policy), the policy changes
+ * at the control instants (step 0 above, before the instant's events):
+ * the whole queue is re-keyed with the new policy at the current reference
+ * time, and time-varying policies go on re-keying on their grid.
+ *
  * What the simulator does not model: the runtime's relaxed order across
  * workers (per-worker heaps, stealing, the rebalancer's merge), its
  * wake-up latency, the re-key throttle of huge heaps (worker.c) and the
@@ -176,7 +181,9 @@ static inline uint64_t key_of(const struct ripen_policy *p, const struct rr_task
 int rr_simulate(const struct rr_task *t, size_t n, const struct ripen_policy *p,
 		const struct rr_sim_opts *o, uint64_t *wait_ns, struct rr_sim_stats *st)
 {
-	const bool tv = p->time_varying, exact = tv && o->exact;
+	const struct rr_control *ctl = o->control;
+	bool tv = p->time_varying, exact = tv && o->exact;
+	uint64_t next_ctl = ctl ? 0 : UINT64_MAX;
 	const uint64_t period = o->rekey_period_ns ? o->rekey_period_ns : 1;
 	const unsigned workers = o->workers ? o->workers : 1;
 	struct rr_sim_stats s = { 0 };
@@ -199,6 +206,25 @@ int rr_simulate(const struct rr_task *t, size_t n, const struct ripen_policy *p,
 			now = comp[0];
 		else
 			now = t[next].arrival_ns;
+
+		/* 0. control instants up to now: a new policy re-keys the queue
+		 * at the current reference time */
+		for (; next_ctl <= now; next_ctl += ctl->period_ns) {
+			const struct ripen_policy *np = ctl->step(ctl->ctx, next_ctl);
+
+			if (np == NULL || np == p)
+				continue;
+			p = np;
+			tv = p->time_varying;
+			exact = tv && o->exact;
+			if (!exact) {
+				for (size_t i = 0; i < qn; i++)
+					q[i].key = key_of(p, &t[q[i].seq], q[i].seq, ref);
+				heapify(q, qn);
+				s.rekeys++;
+				s.rekeyed_entries += qn;
+			}
+		}
 
 		/* 1. completions at now free their workers */
 		while (busy > 0 && comp[0] == now)
@@ -259,6 +285,8 @@ int rr_simulate(const struct rr_task *t, size_t n, const struct ripen_policy *p,
 					sift_down(q, qn, 0);
 			}
 			wait_ns[seq] = now - t[seq].arrival_ns;
+			if (ctl != NULL)
+				ctl->on_start(ctl->ctx, seq, now);
 			comp_push(comp, &busy, now + t[seq].service_ns);
 			if (o->progress != NULL && (++started & 0xffff) == 0)
 				o->progress(o->progress_ctx, started);
