@@ -32,9 +32,9 @@
  *    less aging, backed off fast. It holds while every objective is met.
  *    tau stays in [tau_min, tau_max].
  *  - Feasibility. An objective is stuck while it misses and the weights
- *    cannot help it: it is the most favoured class already, or it waits
- *    behind a more important missing objective (while its weight still
- *    climbs it is not). One stuck for `patience` periods in a row makes the
+ *    cannot help it: every other pursued class is at w_min already, or it
+ *    waits behind a more important missing objective (while its weight can
+ *    still climb against another's, it is not). One stuck for `patience` periods in a row makes the
  *    set infeasible at this load: the controller
  *    gives up the least important objective still pursued (never obj[0]):
  *    its weight drops below every pursued one and stays there, which frees
@@ -155,6 +155,16 @@ done:
 	a->comfy = 0;
 }
 
+/* Some other pursued class still weighs more than w_min: raising i
+ * (against the rest, after the scaling) still moves a ratio. */
+static bool can_gain(const struct ripen__adapt *a, size_t i, const double *w)
+{
+	for (size_t j = 0; j < a->n; j++)
+		if (j != i && !a->given_up[j] && w[j] > a->p.w_min)
+			return true;
+	return false;
+}
+
 void ripen__adapt_step(struct ripen__adapt *a, const double *measured,
 		       struct ripen__adapt_out *out)
 {
@@ -185,12 +195,13 @@ void ripen__adapt_step(struct ripen__adapt *a, const double *measured,
 			continue;
 		}
 		any_data = true;
-		/* stuck: missing, and the law cannot help it now (it is the
-		 * most favoured class already, or waits behind a more important
-		 * missing objective); while its weight climbs it is not */
+		/* stuck: missing, and the law cannot help it now (it waits
+		 * behind a more important missing objective, or every other
+		 * pursued class is at w_min already); while its weight can
+		 * still climb against another's it is not */
 		if (r[i] <= 1.0)
 			a->stuck[i] = 0;
-		else if (i != worst || old[i] >= 1.0)
+		else if (i != worst || !can_gain(a, i, old))
 			a->stuck[i]++;
 		if (i == worst)
 			a->w[i] *= up; /* only the most important missing one gains */

@@ -202,8 +202,10 @@ static void clamps_hold_and_steady_input_settles(void)
 }
 
 /* A toy plant: vip's p95 falls as its weight grows against the others
- * (2 ms / sqrt of the ratio to the mean of the other two). The controller
- * drives it under its target and then stops moving: no oscillation. */
+ * (12 ms / sqrt of the ratio to the mean of the other two). From w_min the
+ * controller needs about 27 periods of climbing, longer than patience,
+ * which must not count as stuck; it drives vip under its target and then
+ * stops moving: no oscillation. */
 static void a_plant_settles(void)
 {
 	struct ripen__adapt a;
@@ -215,13 +217,13 @@ static void a_plant_settles(void)
 	for (int t = 0; t < 600; t++) {
 		double ratio = a.w[0] / ((a.w[1] + a.w[2]) / 2);
 
-		step(&a, 0.0003 / sqrt(ratio), 0.010, 1.0, &out);
+		step(&a, 0.012 / sqrt(ratio), 0.010, 1.0, &out);
 		if (out.changed)
 			last_change = t;
 		CHECK(out.event == RIPEN__ADAPT_NONE);
 	}
 	CHECK(last_change < 300); /* settled well before the end */
-	CHECK(0.0003 / sqrt(a.w[0] / ((a.w[1] + a.w[2]) / 2)) <= 0.002); /* vip met */
+	CHECK(0.012 / sqrt(a.w[0] / ((a.w[1] + a.w[2]) / 2)) <= 0.002); /* vip met */
 }
 
 /*
@@ -277,8 +279,9 @@ static void overload_gives_up_least_important_first(void)
 	CHECK(!a.infeasible);
 }
 
-/* Only the less important side misses: that one is given up, the ones
- * that meet theirs keep being pursued, and nothing is shed. */
+/* Only the less important side misses: once its weight cannot climb any
+ * more it is given up, the ones that meet theirs keep being pursued, and
+ * nothing is shed. */
 static void only_the_missing_side_is_given_up(void)
 {
 	struct ripen__adapt a;
@@ -291,12 +294,25 @@ static void only_the_missing_side_is_given_up(void)
 		if (out.event != RIPEN__ADAPT_NONE)
 			break;
 	}
-	CHECK(out.event == RIPEN__ADAPT_GIVE_UP && out.which == 2 && t == 10);
+	/* batch climbs first: vip and normal, holding, sink against it to
+	 * w_min in 44 periods (1.1^44 > 64); stuck from then on, given up
+	 * `patience` periods later */
+	CHECK(out.event == RIPEN__ADAPT_GIVE_UP && out.which == 2 && t == 44 + 10);
 	for (t = 0; t < 500; t++) {
 		step(&a, 0.0015, 0.030, 100.0, &out);
 		CHECK(out.event == RIPEN__ADAPT_NONE);
 	}
 	CHECK(!a.given_up[0] && !a.given_up[1] && !a.shed[2]);
+	/* with batch given up, a miss of normal (now the least important
+	 * pursued) must not add aging: batch's tasks wait longest and would
+	 * gain most; tau rises instead */
+	{
+		double tau = a.tau_s;
+
+		step(&a, 0.0015, 0.2, 100.0, &out);
+		CHECK(near(a.tau_s, tau * 1.1 * 1.1) || a.tau_s == a.p.tau_max_s);
+		CHECK(a.tau_s > tau || tau == a.p.tau_max_s);
+	}
 }
 
 TEST_MAIN(T(bad_parameters_are_refused), T(each_step_moves_the_way_the_law_says),
