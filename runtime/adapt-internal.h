@@ -58,6 +58,7 @@ struct ripen__adapt {
 	double tau_s;
 	unsigned stuck[RIPEN__ADAPT_MAX]; /* consecutive periods stuck (see adapt.c) */
 	unsigned comfy;			/* consecutive periods every pursued objective comfortable */
+	unsigned calm;			/* ... every pursued one met, and the next to undo too */
 	bool given_up[RIPEN__ADAPT_MAX];
 	bool shed[RIPEN__ADAPT_MAX];
 	bool infeasible;		/* some pursued objective stuck for `patience` periods,

@@ -41,10 +41,12 @@
  *    the capacity it held for the ones above it. Once only obj[0] is pursued and one is
  *    still stuck, the least important given-up class that the user
  *    allowed to be shed is shed (the caller refuses its submits): shedding
- *    is the last resort and only where allowed. After `patience` periods in
- *    which every pursued objective has room, the last of these steps is
+ *    is the last resort and only where allowed. The last of these steps is
  *    undone (unshed first, then restore, the most important first, from
- *    w_min: it climbs again only if it misses), one per `patience` periods.
+ *    w_min: it climbs again only if it misses), one per `patience` periods,
+ *    after `patience` periods in which every pursued objective had room,
+ *    or in which every pursued objective was met and so was the one to be
+ *    taken back (its backlog drained: the load went down).
  *    At most one such event per step, and the counts restart after each,
  *    so that the effect of one is seen before the next. A transient miss
  *    longer than `patience` periods (a burst) also gives an objective up
@@ -106,6 +108,19 @@ static double clamp(double v, double lo, double hi)
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* The objective the next undo would take back: the first shed one, else
+ * the first given up (the reverse of their order); SIZE_MAX: none. */
+static size_t undo_candidate(const struct ripen__adapt *a)
+{
+	for (size_t k = 1; k < a->n; k++)
+		if (a->shed[k])
+			return k;
+	for (size_t k = 1; k < a->n; k++)
+		if (a->given_up[k])
+			return k;
+	return SIZE_MAX;
+}
+
 /* The one give-up, shed or undo this step may take (stuck counts restart). */
 static void escalate(struct ripen__adapt *a, bool any_stuck, struct ripen__adapt_out *out)
 {
@@ -129,7 +144,7 @@ static void escalate(struct ripen__adapt *a, bool any_stuck, struct ripen__adapt
 		}
 		return; /* nothing left to give: obj[0] stays stuck */
 	}
-	if (a->comfy < a->p.patience)
+	if (a->comfy < a->p.patience && a->calm < a->p.patience)
 		return;
 	for (size_t k = 1; k < a->n; k++) {
 		if (a->shed[k]) {
@@ -153,6 +168,7 @@ done:
 	for (size_t i = 0; i < a->n; i++)
 		a->stuck[i] = 0;
 	a->comfy = 0;
+	a->calm = 0;
 }
 
 /* Some other pursued class still weighs more than w_min: raising i
@@ -171,7 +187,9 @@ void ripen__adapt_step(struct ripen__adapt *a, const double *measured,
 	const double up = 1.0 + a->p.step, down = up * up;
 	double r[RIPEN__ADAPT_MAX], old[RIPEN__ADAPT_MAX], top = 0;
 	size_t worst = SIZE_MAX, last = SIZE_MAX;
-	bool any_stuck = false, all_comfy = true, any_data = false, any_given_up = false;
+	bool any_stuck = false, all_comfy = true, all_met = true, any_data = false;
+	bool any_given_up = false;
+	size_t undo;
 	bool was = a->infeasible;
 
 	memset(out, 0, sizeof(*out));
@@ -209,6 +227,8 @@ void ripen__adapt_step(struct ripen__adapt *a, const double *measured,
 			a->w[i] /= down;
 		if (r[i] > 1.0 - a->p.band)
 			all_comfy = false;
+		if (r[i] > 1.0)
+			all_met = false;
 		if (a->stuck[i] >= a->p.patience)
 			any_stuck = true;
 	}
@@ -223,6 +243,13 @@ void ripen__adapt_step(struct ripen__adapt *a, const double *measured,
 		}
 	}
 	a->comfy = any_data && all_comfy ? a->comfy + 1 : 0;
+	/* calm: every pursued objective met and the one to take back met
+	 * too (a shed class has nothing queued to measure: NaN will do) */
+	undo = undo_candidate(a);
+	a->calm = any_data && all_met && undo != SIZE_MAX &&
+			  (r[undo] <= 1.0 || (a->shed[undo] && isnan(r[undo])))
+		  ? a->calm + 1
+		  : 0;
 	escalate(a, any_stuck, out);
 	/* only ratios order tasks: the most favoured class weighs 1 */
 	for (size_t i = 0; i < a->n; i++)

@@ -277,6 +277,32 @@ static void overload_gives_up_least_important_first(void)
 	CHECK(seen[1] == RIPEN__ADAPT_RESTORE && which[1] == 1 && at[1] == 20);
 	CHECK(seen[2] == RIPEN__ADAPT_RESTORE && which[2] == 2 && at[2] == 30);
 	CHECK(!a.infeasible);
+
+	/* the same overload, then a load where vip and normal are met but
+	 * without room (in the band): the undo waits for the objective to be
+	 * taken back to be met too, and then goes the same way */
+	init3(&a);
+	for (t = 0; t < 2000; t++)
+		step(&a, 1.0, 1.0, 100.0, &out);
+	for (t = 1; t <= 200; t++) {
+		step(&a, 0.0015, 0.030, 100.0, &out); /* batch still misses: nothing back */
+		CHECK(out.event == RIPEN__ADAPT_NONE);
+	}
+	events = 0;
+	for (t = 1; t <= 2000 && events < 8; t++) {
+		/* normal's own value while given up is in the band: met */
+		step(&a, 0.0015, 0.030, t < 5 ? NAN : 3.0, &out);
+		if (out.event != RIPEN__ADAPT_NONE) {
+			at[events] = t;
+			seen[events] = out.event;
+			which[events++] = out.which;
+		}
+	}
+	CHECK_EQ(events, 3);
+	/* a shed class has nothing to measure: NaN counts as met for it */
+	CHECK(seen[0] == RIPEN__ADAPT_UNSHED && which[0] == 2 && at[0] == 10);
+	CHECK(seen[1] == RIPEN__ADAPT_RESTORE && which[1] == 1 && at[1] == 20);
+	CHECK(seen[2] == RIPEN__ADAPT_RESTORE && which[2] == 2 && at[2] == 30);
 }
 
 /* Only the less important side misses: once its weight cannot climb any
