@@ -451,6 +451,7 @@ enum ripen_watch_kind {
 	RIPEN_WATCH_SHARE_RISE = 2,	/* its share of all starts in this window against
 					 * the previous one, as a relative rise (0.4 = +40%) */
 	RIPEN_WATCH_QUEUED = 3,		/* its tasks queued now */
+	RIPEN_WATCH_ADAPT = 4,		/* events of ripen_pool_adapt's controller (not a rule) */
 };
 
 enum ripen_watch_action {
@@ -515,6 +516,67 @@ RIPEN_API int ripen_pool_watch(struct ripen_pool *pool, const struct ripen_watch
  * the callback is not running and will not run again (except when called
  * from that callback). -ENOENT: no such watcher. */
 RIPEN_API int ripen_pool_unwatch(struct ripen_pool *pool, uint32_t id);
+
+/* --------------------------------------------------- adaptive control */
+
+/*
+ * Per-class objectives on the wait, met by a controller that tunes the
+ * pool's policy on its own (runtime/adapt.c has the law): "class 1: p95 of
+ * the wait <= 2 ms". ripen_pool_adapt installs a class-weighted linear
+ * aging policy, score = w[class] * base * (1 + wait / tau), and then, every
+ * period, on the rebalancer thread, reads each objective's quantile over
+ * the last window and moves the weights and tau by bounded steps: only
+ * the most important missing class gains, by (1 + step); classes met with
+ * room give back (1 + step)^2; tau rises fast when a class other than the
+ * least important misses and falls slowly when the least important does;
+ * everything is clamped. When the objectives cannot all be met (some
+ * objective missed `patience` periods in a row while the weights could
+ * not help it), it gives up the least important one (its class drops below
+ * all others), then the next, never the first; then it sheds the least
+ * important given-up class that allows it (its submits get -EBUSY,
+ * counted as shed); and it takes these back in the reverse order once the
+ * objectives are met again. Each change of that state is an event for
+ * `fn` (kind RIPEN_WATCH_ADAPT, firing = infeasible); the state and the
+ * weights are in ripen_metrics_write (ripen_adaptive_*). A class that has
+ * tasks queued but none started in a window counts as missing.
+ */
+struct ripen_objective {
+	uint32_t class_id;	/* < RIPEN_MAX_CLASSES */
+	double quantile;	/* in (0, 1) */
+	double target_s;	/* > 0, finite */
+	bool may_shed;		/* shedding this class is allowed as a last resort */
+};
+
+struct ripen_adaptive_opts {
+	size_t size;		/* sizeof(struct ripen_adaptive_opts) */
+	const struct ripen_objective *objectives RIPEN_DEFAULT(nullptr); /* most important first */
+	size_t n RIPEN_DEFAULT(0);	/* 1..16, one per class */
+	uint64_t period_ns RIPEN_DEFAULT(0);	/* 0 = 500 ms */
+	unsigned window_periods RIPEN_DEFAULT(0); /* the measurement spans this many; 0 = 4 */
+	double tau0_s RIPEN_DEFAULT(0), tau_min_s RIPEN_DEFAULT(0), tau_max_s RIPEN_DEFAULT(0);
+				/* 0 = 10, 0.01, 100 s */
+	double step RIPEN_DEFAULT(0);	/* 0 = 0.1 */
+	double band RIPEN_DEFAULT(0);	/* met with room at <= (1 - band) x target; 0 = 0.5 */
+	unsigned patience RIPEN_DEFAULT(0); /* periods; 0 = 10 */
+	double w_min RIPEN_DEFAULT(0);	/* least weight of a pursued class; 0 = 1/64 */
+	ripen_watch_fn *fn RIPEN_DEFAULT(nullptr); /* infeasibility events; NULL = none */
+	void *arg RIPEN_DEFAULT(nullptr);
+};
+#define RIPEN_ADAPTIVE_OPTS_INIT RIPEN_INIT_SIZE_(struct ripen_adaptive_opts)
+
+/*
+ * Start the controller (it replaces the pool's policy). -EINVAL: NULL
+ * pool or opts, unknown size, no or too many objectives, a bad quantile,
+ * target, class (two objectives on one, or >= RIPEN_MAX_CLASSES) or
+ * parameter. -EALREADY: a controller runs. -ENOTSUP: no rebalancer
+ * (RIPEN_REBALANCE_OFF) or metrics_off. -ESHUTDOWN, -ENOMEM. -EDEADLK from
+ * a score function or a trigger.
+ */
+RIPEN_API int ripen_pool_adapt(struct ripen_pool *pool, const struct ripen_adaptive_opts *o);
+/* Stop it: its weights and sheds are undone; the policy stays (with the
+ * last tau). -EALREADY: none runs. When it returns, the controller does
+ * not run and `fn` will not be called again (except from that fn). */
+RIPEN_API int ripen_pool_adapt_stop(struct ripen_pool *pool);
 
 /* ------------------------------------------------- completion queues */
 

@@ -307,6 +307,7 @@ static const char *kind_name(enum ripen_watch_kind k)
 	case RIPEN_WATCH_WAIT_QUANTILE: return "wait_quantile";
 	case RIPEN_WATCH_SHARE_RISE: return "share_rise";
 	case RIPEN_WATCH_QUEUED: return "queued";
+	case RIPEN_WATCH_ADAPT: return "adapt";
 	}
 	return "unknown";
 }
@@ -354,6 +355,92 @@ static void put_watchers(struct out *o, struct ripen_pool *pool, const char *poo
 			put(o, "%s\n", d);
 		} else {
 			put(o, "+Inf\n");
+		}
+	}
+}
+
+/* pool="...",class="..." of the controller's objective i */
+static void adapt_series(struct out *o, const char *name, const char *pool, const char *cls)
+{
+	put(o, "%s{pool=\"", name);
+	put_escaped(o, pool);
+	put(o, "\",class=\"");
+	put_escaped(o, cls);
+	put(o, "\"} ");
+}
+
+static void put_value(struct out *o, double v)
+{
+	char d[40];
+
+	if (isnan(v)) {
+		put(o, "NaN\n");
+	} else if (isinf(v)) {
+		put(o, "%sInf\n", v > 0 ? "+" : "-");
+	} else {
+		fmt_double(d, sizeof(d), v);
+		put(o, "%s\n", d);
+	}
+}
+
+/* ripen_pool_adapt's controller, while one runs. */
+static void put_adaptive(struct out *o, struct ripen_pool *pool, const char *pool_name)
+{
+	struct ripen__adapt_info ai;
+	struct ripen__metrics *m = pool->metrics;
+	char cls[16][RIPEN_NAME_MAX + 1];
+	static const struct {
+		const char *name, *type, *help;
+	} fam[] = {
+		{ "ripen_adaptive_weight", "gauge", "The controller's weight of a class (the most favoured weighs 1)." },
+		{ "ripen_adaptive_objective_seconds", "gauge", "A class's objective: its quantile of the wait at most this." },
+		{ "ripen_adaptive_measured_seconds", "gauge", "That quantile over the controller's last window (+Inf: tasks queued, none started)." },
+		{ "ripen_adaptive_given_up", "gauge", "1 while the controller has given the class's objective up." },
+		{ "ripen_adaptive_shed", "gauge", "1 while the controller sheds the class." },
+	};
+
+	if (ripen__adapt_info(pool, &ai) != 0)
+		return;
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < ai.n; i++) {
+		char num[16];
+
+		snprintf(cls[i], sizeof(cls[i]), "%s",
+			 label_of(m, ripen__mslot(ai.obj[i].class_id), num, sizeof(num)));
+	}
+	pthread_mutex_unlock(&m->lock);
+	family(o, "ripen_adaptive_tau_seconds", "gauge", "The controller's aging tau.");
+	put(o, "ripen_adaptive_tau_seconds{pool=\"");
+	put_escaped(o, pool_name);
+	put(o, "\"} ");
+	put_value(o, ai.tau_s);
+	family(o, "ripen_adaptive_infeasible", "gauge", "1 while the objectives cannot all be met.");
+	put(o, "ripen_adaptive_infeasible{pool=\"");
+	put_escaped(o, pool_name);
+	put(o, "\"} %d\n", ai.infeasible ? 1 : 0);
+	family(o, "ripen_adaptive_steps_total", "counter", "Control steps taken.");
+	put(o, "ripen_adaptive_steps_total{pool=\"");
+	put_escaped(o, pool_name);
+	put(o, "\"} %" PRIu64 "\n", ai.steps);
+	family(o, "ripen_adaptive_changes_total", "counter", "Control steps that moved a weight or tau.");
+	put(o, "ripen_adaptive_changes_total{pool=\"");
+	put_escaped(o, pool_name);
+	put(o, "\"} %" PRIu64 "\n", ai.changes);
+	family(o, "ripen_adaptive_events_total", "counter", "Objectives given up, shed or taken back.");
+	put(o, "ripen_adaptive_events_total{pool=\"");
+	put_escaped(o, pool_name);
+	put(o, "\"} %" PRIu64 "\n", ai.events);
+	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		family(o, fam[f].name, fam[f].type, fam[f].help);
+		for (size_t i = 0; i < ai.n; i++) {
+			adapt_series(o, fam[f].name, pool_name, cls[i]);
+			switch (f) {
+			case 0: put_value(o, ai.obj[i].weight); break;
+			case 1: put_value(o, ai.obj[i].target_s); break;
+			case 2: put_value(o, ai.obj[i].measured_s); break;
+			case 3: put(o, "%d\n", ai.obj[i].given_up ? 1 : 0); break;
+			default: put(o, "%d\n", ai.obj[i].shed ? 1 : 0); break;
+			}
 		}
 	}
 }
@@ -511,6 +598,7 @@ int ripen_metrics_write(struct ripen_pool *pool, FILE *out)
 			 atomic_load_explicit(&h->sum_ns, memory_order_relaxed), edges, nedges);
 	}
 	put_watchers(&o, pool, pool_name);
+	put_adaptive(&o, pool, pool_name);
 	if (fflush(out) != 0 || ferror(out))
 		o.bad = true;
 	rc = o.bad ? -EIO : 0;

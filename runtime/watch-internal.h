@@ -27,6 +27,21 @@ struct ripen__watch_info {
 	uint64_t firings;
 	double value;
 };
+/* What ripen_metrics_write shows of the controller (ripen_pool_adapt). */
+struct ripen__adapt_info {
+	size_t n;
+	double tau_s;
+	bool infeasible;
+	uint64_t steps, changes, events;
+	struct {
+		uint32_t class_id;
+		double quantile, target_s, weight, measured_s; /* measured: NaN = none yet */
+		bool given_up, shed;
+	} obj[16];
+};
+/* 0 with *out filled, or -ENOENT when no controller runs. Any thread. */
+int ripen__adapt_info(struct ripen_pool *pool, struct ripen__adapt_info *out);
+
 /* Copy up to `max` watchers' info; returns how many. Any thread. */
 size_t ripen__watch_list(struct ripen_pool *pool, struct ripen__watch_info *out, size_t max);
 

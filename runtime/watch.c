@@ -39,8 +39,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapt-internal.h"
 #include "metrics-internal.h"
 #include "park-internal.h"
+#include "policy-internal.h"
 #include "watch-internal.h"
 
 #define RIPEN_WATCH_EVAL_MAX_NS 100000000ull	/* evaluate at least every 100 ms */
@@ -65,7 +67,23 @@ struct watch {
 	bool firing;
 	uint64_t fired_at, firings;
 	double value;
+	uint64_t win_n;			/* starts in the last window (wait kinds) */
 	uint64_t *scratch;		/* current wait buckets */
+};
+
+/* ripen_pool_adapt's controller: the law (adapt.c) and one internal wait
+ * quantile watch per objective, never listed, never firing. */
+struct adaptive {
+	struct ripen__adapt law;
+	struct watch *m[RIPEN__ADAPT_MAX];
+	unsigned slot[RIPEN__ADAPT_MAX];
+	double measured[RIPEN__ADAPT_MAX];
+	uint32_t max_class;
+	uint64_t period, next_step;
+	double tau_applied;
+	ripen_watch_fn *fn;
+	void *arg;
+	uint64_t steps, changes, events;
 };
 
 struct ripen__watchers {
@@ -76,6 +94,9 @@ struct ripen__watchers {
 	unsigned n;
 	struct watch *w[RIPEN_MAX_WATCHES];
 	unsigned shed_count[RIPEN_MSLOTS];
+	struct adaptive *ad;		/* NULL: no controller */
+	double ctl_w[RIPEN_MSLOTS];	/* the controller's weight per slot (1: none) */
+	bool ctl_shed[RIPEN_MSLOTS];
 };
 
 static bool wait_kind(enum ripen_watch_kind k)
@@ -97,6 +118,8 @@ int ripen__watch_init(struct ripen_pool *pool)
 	pthread_mutex_init(&ws->lock, NULL);
 	pthread_cond_init(&ws->done, NULL);
 	ws->next_id = 1;
+	for (unsigned i = 0; i < RIPEN_MSLOTS; i++)
+		ws->ctl_w[i] = 1.0;
 	pool->watchers = ws;
 	return 0;
 }
@@ -109,12 +132,23 @@ static void watch_free(struct watch *w)
 	free(w);
 }
 
+static void adaptive_free(struct adaptive *ad)
+{
+	if (ad == NULL)
+		return;
+	for (size_t i = 0; i < RIPEN__ADAPT_MAX; i++)
+		if (ad->m[i] != NULL)
+			watch_free(ad->m[i]);
+	free(ad);
+}
+
 void ripen__watch_fini(struct ripen_pool *pool)
 {
 	struct ripen__watchers *ws = watchers_of(pool);
 
 	if (ws == NULL)
 		return;
+	adaptive_free(ws->ad);
 	for (unsigned i = 0; i < RIPEN_MAX_WATCHES; i++)
 		if (ws->w[i] != NULL)
 			watch_free(ws->w[i]);
@@ -194,6 +228,7 @@ static double value_of(struct ripen_pool *pool, struct watch *w, const struct ws
 		return (double)(cur->sum - a->sum) / 1e9 / (double)(cur->n - a->n);
 	case RIPEN_WATCH_WAIT_QUANTILE:
 		a = snap_before(w, back(now, w->o.window_ns), &found);
+		w->win_n = cur->n > a->n ? cur->n - a->n : 0;
 		if (cur->n <= a->n)
 			return 0;
 		for (unsigned k = 0; k < RIPEN_H_BUCKETS; k++)
@@ -220,6 +255,8 @@ static double value_of(struct ripen_pool *pool, struct watch *w, const struct ws
 		ripen__m_snapshot(pool, w->slot, &cs);
 		return cs.submitted > cs.started + cs.cancelled ?
 		       (double)(cs.submitted - cs.started - cs.cancelled) : 0;
+	case RIPEN_WATCH_ADAPT:
+		break; /* not a rule */
 	}
 	return 0;
 }
@@ -253,6 +290,9 @@ static void apply_actions(struct ripen_pool *pool, struct ripen__watchers *ws, u
 		else if (w->o.action == RIPEN_WATCH_DOWNGRADE)
 			f *= w->o.factor;
 	}
+	/* the controller's weight and shed come on top of the watchers' */
+	f *= ws->ctl_w[slot];
+	shed += ws->ctl_shed[slot];
 	if (shed != ws->shed_count[slot]) {
 		ws->shed_count[slot] = shed;
 		/* release: the shed flag; submits read it relaxed, a racing
@@ -273,38 +313,15 @@ static void apply_actions(struct ripen_pool *pool, struct ripen__watchers *ws, u
 
 /* ------------------------------------------------------------ the API */
 
-int ripen_pool_watch(struct ripen_pool *pool, const struct ripen_watch_opts *opts, uint32_t *id)
+/* A watcher for o (validated), its first snapshot taken: 0 or -ENOMEM. */
+static int watch_build(struct ripen_pool *pool, const struct ripen_watch_opts *opts,
+		       struct watch **out)
 {
-	struct ripen_watch_opts o = RIPEN_WATCH_OPTS_INIT;
-	struct ripen__watchers *ws;
+	struct ripen_watch_opts o = *opts;
 	struct watch *w;
 	unsigned slot;
 	uint64_t now;
 
-	if (id != NULL)
-		*id = 0;
-	if (pool == NULL || opts == NULL || id == NULL ||
-	    opts->size < offsetof(struct ripen_watch_opts, window_ns) + sizeof(uint64_t) ||
-	    opts->size > sizeof(o))
-		return -EINVAL;
-	memcpy(&o, opts, opts->size);
-	if ((unsigned)o.kind > RIPEN_WATCH_QUEUED ||
-	    !isfinite(o.threshold) || o.window_ns == 0 ||
-	    !(o.hysteresis >= 0 && o.hysteresis < 1) ||
-	    (o.kind == RIPEN_WATCH_WAIT_QUANTILE && !(o.quantile > 0 && o.quantile < 1)) ||
-	    (o.action != RIPEN_WATCH_NOTIFY && o.action != RIPEN_WATCH_SHED &&
-	     o.action != RIPEN_WATCH_DOWNGRADE) ||
-	    (o.action == RIPEN_WATCH_DOWNGRADE && !(isfinite(o.factor) && o.factor > 0)) ||
-	    (o.action == RIPEN_WATCH_NOTIFY && o.fn == NULL))
-		return -EINVAL;
-	if (pool->period_ns == 0 || (wait_kind(o.kind) && !pool->metrics->on))
-		return -ENOTSUP;
-	if (o.hysteresis == 0)
-		o.hysteresis = 0.1;
-	/* relaxed: a one-way flag; a watcher added during a shutdown is
-	 * simply never evaluated again */
-	if (atomic_load_explicit(&pool->closed, memory_order_relaxed))
-		return -ESHUTDOWN;
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return -ENOMEM;
 	w->o = o;
@@ -335,6 +352,43 @@ int ripen_pool_watch(struct ripen_pool *pool, const struct ripen_watch_opts *opt
 	w->count = 1;
 	w->next_snap = ripen__sat_add(now, w->snap_every);
 	w->next_eval = ripen__sat_add(now, w->eval_every);
+	*out = w;
+	return 0;
+}
+
+int ripen_pool_watch(struct ripen_pool *pool, const struct ripen_watch_opts *opts, uint32_t *id)
+{
+	struct ripen_watch_opts o = RIPEN_WATCH_OPTS_INIT;
+	struct ripen__watchers *ws;
+	struct watch *w;
+	int rc;
+
+	if (id != NULL)
+		*id = 0;
+	if (pool == NULL || opts == NULL || id == NULL ||
+	    opts->size < offsetof(struct ripen_watch_opts, window_ns) + sizeof(uint64_t) ||
+	    opts->size > sizeof(o))
+		return -EINVAL;
+	memcpy(&o, opts, opts->size);
+	if ((unsigned)o.kind > RIPEN_WATCH_QUEUED ||
+	    !isfinite(o.threshold) || o.window_ns == 0 ||
+	    !(o.hysteresis >= 0 && o.hysteresis < 1) ||
+	    (o.kind == RIPEN_WATCH_WAIT_QUANTILE && !(o.quantile > 0 && o.quantile < 1)) ||
+	    (o.action != RIPEN_WATCH_NOTIFY && o.action != RIPEN_WATCH_SHED &&
+	     o.action != RIPEN_WATCH_DOWNGRADE) ||
+	    (o.action == RIPEN_WATCH_DOWNGRADE && !(isfinite(o.factor) && o.factor > 0)) ||
+	    (o.action == RIPEN_WATCH_NOTIFY && o.fn == NULL))
+		return -EINVAL;
+	if (pool->period_ns == 0 || (wait_kind(o.kind) && !pool->metrics->on))
+		return -ENOTSUP;
+	if (o.hysteresis == 0)
+		o.hysteresis = 0.1;
+	/* relaxed: a one-way flag; a watcher added during a shutdown is
+	 * simply never evaluated again */
+	if (atomic_load_explicit(&pool->closed, memory_order_relaxed))
+		return -ESHUTDOWN;
+	if ((rc = watch_build(pool, &o, &w)) != 0)
+		return rc;
 
 	ws = watchers_of(pool);
 	pthread_mutex_lock(&ws->lock);
@@ -386,6 +440,195 @@ int ripen_pool_unwatch(struct ripen_pool *pool, uint32_t id)
 		pthread_cond_wait(&ws->done, &ws->lock);
 	pthread_mutex_unlock(&ws->lock);
 	watch_free(w);
+	return 0;
+}
+
+/* ---------------------------------------------------- the controller */
+
+/* The controller's policy at tau: class weights of 1 over linear aging
+ * (the controller's weights come in as the classes' factors). */
+static struct ripen_policy *adaptive_policy(const struct adaptive *ad, double tau_s)
+{
+	size_t n = (size_t)ad->max_class + 1;
+	double w[RIPEN_MAX_CLASSES];
+	struct ripen_policy *inner = ripen_policy_linear_aging(tau_s);
+
+	for (size_t i = 0; i < n; i++)
+		w[i] = 1.0;
+	return inner ? ripen_policy_class_weights(w, n, inner) : NULL;
+}
+
+
+int ripen_pool_adapt(struct ripen_pool *pool, const struct ripen_adaptive_opts *opts)
+{
+	struct ripen_adaptive_opts o = RIPEN_ADAPTIVE_OPTS_INIT;
+	struct ripen__adapt_objective obj[RIPEN__ADAPT_MAX];
+	struct ripen__adapt_params p;
+	struct ripen__watchers *ws;
+	struct ripen_policy *pol;
+	struct adaptive *ad;
+	int rc;
+
+	if (pool == NULL || opts == NULL || opts->size < offsetof(struct ripen_adaptive_opts, n) +
+	    sizeof(size_t) || opts->size > sizeof(o))
+		return -EINVAL;
+	if (ripen__in_callback == RIPEN_CB_SCORE || ripen__in_callback == RIPEN_CB_TRIGGER)
+		return -EDEADLK;
+	memcpy(&o, opts, opts->size);
+	if (o.objectives == NULL || o.n == 0 || o.n > RIPEN__ADAPT_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < o.n; i++) {
+		if (o.objectives[i].class_id >= RIPEN_MAX_CLASSES)
+			return -EINVAL;
+		obj[i].class_id = o.objectives[i].class_id;
+		obj[i].quantile = o.objectives[i].quantile;
+		obj[i].target_s = o.objectives[i].target_s;
+		obj[i].may_shed = o.objectives[i].may_shed;
+	}
+	ripen__adapt_default_params(&p);
+	if (o.tau0_s != 0)
+		p.tau0_s = o.tau0_s;
+	if (o.tau_min_s != 0)
+		p.tau_min_s = o.tau_min_s;
+	if (o.tau_max_s != 0)
+		p.tau_max_s = o.tau_max_s;
+	if (o.step != 0)
+		p.step = o.step;
+	if (o.band != 0)
+		p.band = o.band;
+	if (o.patience != 0)
+		p.patience = o.patience;
+	if (o.w_min != 0)
+		p.w_min = o.w_min;
+	if (o.period_ns == 0)
+		o.period_ns = 500000000ull;
+	if (o.window_periods == 0)
+		o.window_periods = 4;
+	if (o.period_ns > UINT64_MAX / o.window_periods)
+		return -EINVAL;
+	if ((ad = calloc(1, sizeof(*ad))) == NULL)
+		return -ENOMEM;
+	if ((rc = ripen__adapt_init(&ad->law, &p, obj, o.n)) != 0) {
+		free(ad);
+		return rc;
+	}
+	if (pool->period_ns == 0 || !pool->metrics->on) {
+		free(ad);
+		return -ENOTSUP;
+	}
+	/* relaxed: a one-way flag (as ripen_pool_watch) */
+	if (atomic_load_explicit(&pool->closed, memory_order_relaxed)) {
+		free(ad);
+		return -ESHUTDOWN;
+	}
+	ad->period = o.period_ns;
+	ad->fn = o.fn;
+	ad->arg = o.arg;
+	for (size_t i = 0; i < o.n; i++) {
+		struct ripen_watch_opts wo = RIPEN_WATCH_OPTS_INIT;
+
+		wo.kind = RIPEN_WATCH_WAIT_QUANTILE;
+		wo.class_id = obj[i].class_id;
+		wo.quantile = obj[i].quantile;
+		wo.threshold = HUGE_VAL; /* never fires */
+		wo.hysteresis = 0.1;
+		wo.window_ns = o.period_ns * o.window_periods;
+		ad->slot[i] = ripen__mslot(obj[i].class_id);
+		if (obj[i].class_id > ad->max_class)
+			ad->max_class = obj[i].class_id;
+		if ((rc = watch_build(pool, &wo, &ad->m[i])) != 0) {
+			adaptive_free(ad);
+			return rc;
+		}
+	}
+	ad->tau_applied = ad->law.tau_s;
+	ws = watchers_of(pool);
+	pthread_mutex_lock(&ws->lock);
+	if (ws->ad != NULL) {
+		pthread_mutex_unlock(&ws->lock);
+		adaptive_free(ad);
+		return -EALREADY;
+	}
+	pthread_mutex_unlock(&ws->lock);
+	pol = adaptive_policy(ad, ad->law.tau_s);
+	if (pol == NULL) {
+		adaptive_free(ad);
+		return -ENOMEM;
+	}
+	rc = ripen_pool_set_policy(pool, pol); /* takes pol */
+	if (rc != 0) {
+		adaptive_free(ad);
+		return rc;
+	}
+	pthread_mutex_lock(&ws->lock);
+	if (ws->ad != NULL) { /* another ripen_pool_adapt won the race */
+		pthread_mutex_unlock(&ws->lock);
+		adaptive_free(ad);
+		return -EALREADY;
+	}
+	ad->next_step = ripen__sat_add(ripen__now_ns(), ad->period);
+	ws->ad = ad;
+	pthread_mutex_unlock(&ws->lock);
+	ripen__rebalancer_poke(pool);
+	return 0;
+}
+
+int ripen_pool_adapt_stop(struct ripen_pool *pool)
+{
+	struct ripen__watchers *ws;
+	struct adaptive *ad;
+
+	if (pool == NULL)
+		return -EINVAL;
+	ws = watchers_of(pool);
+	pthread_mutex_lock(&ws->lock);
+	ad = ws->ad;
+	if (ad == NULL) {
+		pthread_mutex_unlock(&ws->lock);
+		return -EALREADY;
+	}
+	/* a delivery (policy swap, event) may be in progress: wait for it,
+	 * unless we are its callback */
+	while (ws->delivering && ripen__in_callback != RIPEN_CB_WATCH)
+		pthread_cond_wait(&ws->done, &ws->lock);
+	ws->ad = NULL;
+	for (size_t i = 0; i < ad->law.n; i++) {
+		ws->ctl_w[ad->slot[i]] = 1.0;
+		ws->ctl_shed[ad->slot[i]] = false;
+		apply_actions(pool, ws, ad->slot[i]);
+	}
+	pthread_mutex_unlock(&ws->lock);
+	adaptive_free(ad);
+	return 0;
+}
+
+int ripen__adapt_info(struct ripen_pool *pool, struct ripen__adapt_info *out)
+{
+	struct ripen__watchers *ws = watchers_of(pool);
+	struct adaptive *ad;
+
+	pthread_mutex_lock(&ws->lock);
+	ad = ws->ad;
+	if (ad == NULL) {
+		pthread_mutex_unlock(&ws->lock);
+		return -ENOENT;
+	}
+	out->n = ad->law.n;
+	out->tau_s = ad->law.tau_s;
+	out->infeasible = ad->law.infeasible;
+	out->steps = ad->steps;
+	out->changes = ad->changes;
+	out->events = ad->events;
+	for (size_t i = 0; i < ad->law.n; i++) {
+		out->obj[i].class_id = ad->law.obj[i].class_id;
+		out->obj[i].quantile = ad->law.obj[i].quantile;
+		out->obj[i].target_s = ad->law.obj[i].target_s;
+		out->obj[i].weight = ad->law.w[i];
+		out->obj[i].measured_s = ad->measured[i];
+		out->obj[i].given_up = ad->law.given_up[i];
+		out->obj[i].shed = ad->law.shed[i];
+	}
+	pthread_mutex_unlock(&ws->lock);
 	return 0;
 }
 
@@ -481,17 +724,97 @@ static bool evaluate(struct ripen_pool *pool, struct ripen__watchers *ws, struct
 	return changed && w->o.fn != NULL;
 }
 
+/* The tasks of `slot` queued now. */
+static uint64_t queued_of(struct ripen_pool *pool, unsigned slot)
+{
+	struct ripen__csnap cs;
+
+	cs.wait_b = NULL;
+	cs.run_b = NULL;
+	ripen__m_snapshot(pool, slot, &cs);
+	return cs.submitted > cs.started + cs.cancelled ? cs.submitted - cs.started - cs.cancelled : 0;
+}
+
+/* One control step at now (lock held). *tau gets a tau to install (else
+ * NaN); true with *ev filled when fn is to hear of it. */
+static bool adaptive_step(struct ripen_pool *pool, struct ripen__watchers *ws, uint64_t now,
+			  double *tau, struct ripen_watch_event *ev)
+{
+	struct adaptive *ad = ws->ad;
+	struct ripen_watch_event dummy;
+	struct ripen__adapt_out out;
+	size_t which;
+
+	for (size_t i = 0; i < ad->law.n; i++) {
+		struct watch *m = ad->m[i];
+
+		(void)evaluate(pool, ws, m, now, &dummy); /* never fires */
+		/* no start in the window: no news, unless tasks wait (then it
+		 * is starving: a miss) */
+		ad->measured[i] = m->win_n > 0 ? m->value
+				  : queued_of(pool, ad->slot[i]) > 0 ? HUGE_VAL : NAN;
+	}
+	ripen__adapt_step(&ad->law, ad->measured, &out);
+	ad->steps++;
+	ad->changes += out.changed;
+	ad->events += out.event != RIPEN__ADAPT_NONE;
+	for (size_t i = 0; i < ad->law.n; i++) {
+		ws->ctl_w[ad->slot[i]] = ad->law.w[i];
+		ws->ctl_shed[ad->slot[i]] = ad->law.shed[i];
+		apply_actions(pool, ws, ad->slot[i]);
+	}
+	*tau = NAN;
+	if (ad->law.tau_s != ad->tau_applied) {
+		*tau = ad->law.tau_s;
+		ad->tau_applied = ad->law.tau_s;
+	}
+	ad->next_step = now - ad->next_step < ad->period ? ripen__sat_add(ad->next_step, ad->period)
+							 : ripen__sat_add(now, ad->period);
+	if (!out.infeasible_changed && out.event == RIPEN__ADAPT_NONE)
+		return false;
+	which = out.event != RIPEN__ADAPT_NONE ? out.which : 0;
+	ev->id = 0;
+	ev->class_id = ad->law.obj[which].class_id;
+	ev->kind = RIPEN_WATCH_ADAPT;
+	ev->value = ad->measured[which];
+	ev->threshold = ad->law.obj[which].target_s;
+	ev->now_ns = now;
+	ev->firing = ad->law.infeasible;
+	return ad->fn != NULL;
+}
+
 uint64_t ripen__watch_tick(struct ripen_pool *pool, uint64_t now)
 {
 	struct ripen__watchers *ws = watchers_of(pool);
-	struct pending ev[RIPEN_MAX_WATCHES];
+	struct pending ev[RIPEN_MAX_WATCHES + 1];
 	uint64_t next = UINT64_MAX;
 	unsigned nev = 0;
+	double tau = NAN;
 
 	pthread_mutex_lock(&ws->lock);
-	if (ws->n == 0) {
+	if (ws->n == 0 && ws->ad == NULL) {
 		pthread_mutex_unlock(&ws->lock);
 		return UINT64_MAX;
+	}
+	if (ws->ad != NULL) {
+		struct adaptive *ad = ws->ad;
+
+		if (now >= ad->next_step && adaptive_step(pool, ws, now, &tau, &ev[nev].ev)) {
+			ev[nev].id = 0;
+			ev[nev].fn = ad->fn;
+			ev[nev].arg = ad->arg;
+			nev++;
+		}
+		for (size_t i = 0; i < ad->law.n; i++) {
+			struct ripen_watch_event dummy;
+
+			if (now >= ad->m[i]->next_eval) /* the measuring ring's snapshots */
+				(void)evaluate(pool, ws, ad->m[i], now, &dummy);
+			if (ad->m[i]->next_eval < next)
+				next = ad->m[i]->next_eval;
+		}
+		if (ad->next_step < next)
+			next = ad->next_step;
 	}
 	for (unsigned i = 0; i < RIPEN_MAX_WATCHES; i++) {
 		struct watch *w = ws->w[i];
@@ -507,13 +830,24 @@ uint64_t ripen__watch_tick(struct ripen_pool *pool, uint64_t now)
 		if (w->next_eval < next)
 			next = w->next_eval;
 	}
-	if (nev == 0) {
+	if (nev == 0 && isnan(tau)) {
 		pthread_mutex_unlock(&ws->lock);
 		return next;
 	}
 	ws->delivering = true;
+	if (!isnan(tau)) {
+		/* a new tau is a new policy: installed outside the lock, as a
+		 * callback would (the controller is not stopped meanwhile:
+		 * ripen_pool_adapt_stop waits for the delivery) */
+		struct ripen_policy *p = adaptive_policy(ws->ad, tau);
+
+		pthread_mutex_unlock(&ws->lock);
+		if (p != NULL)
+			(void)ripen_pool_set_policy(pool, p); /* takes p */
+		pthread_mutex_lock(&ws->lock);
+	}
 	for (unsigned k = 0; k < nev; k++) {
-		bool live = false;
+		bool live = ev[k].id == 0 && ws->ad != NULL; /* the controller's */
 
 		/* a callback before this one may have removed this watcher */
 		for (unsigned i = 0; i < RIPEN_MAX_WATCHES && !live; i++)

@@ -1,0 +1,347 @@
+/*
+ * ripen_pool_adapt, the live controller: bad input, the direction of its
+ * first moves on a pool where one class misses by construction, the
+ * infeasibility event, shedding only where allowed, and stop undoing it.
+ * (The law itself, step by step: test_adapt.c; its behaviour under load:
+ * bench/adaptive_step.sh and the README.)
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "ripen.h"
+
+#define MS 1000000ull
+
+static struct ripen_pool *make_pool(unsigned workers, uint64_t period, bool metrics_off)
+{
+	struct ripen_pool_opts o = RIPEN_POOL_OPTS_INIT;
+	struct ripen_pool *pool;
+
+	o.workers = workers;
+	o.rebalance_period_ns = period;
+	o.metrics_off = metrics_off;
+	o.name = "adapt";
+	CHECK_OK(ripen_pool_create(&o, &pool));
+	return pool;
+}
+
+static atomic_ullong starts; /* relaxed: every task's start, counted */
+
+static void spin(void *arg)
+{
+	uint64_t t0 = ripen_now_ns(), d = (uint64_t)(uintptr_t)arg;
+
+	atomic_fetch_add_explicit(&starts, 1, memory_order_relaxed);
+	while (ripen_now_ns() - t0 < d)
+		;
+}
+
+static atomic_ullong probe_start; /* relaxed; read after ripen_task_wait */
+
+static void probe(void *arg)
+{
+	(void)arg;
+	atomic_store_explicit(&probe_start,
+			      atomic_fetch_add_explicit(&starts, 1, memory_order_relaxed),
+			      memory_order_relaxed);
+}
+
+/* The value of the first series of `metrics` that begins with `prefix`
+ * (NAN when none). */
+static double metric(struct ripen_pool *pool, const char *prefix)
+{
+	char *buf = NULL, *line;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	double v = NAN;
+
+	CHECK(f != NULL);
+	CHECK_OK(ripen_metrics_write(pool, f));
+	fclose(f);
+	for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+		if (strncmp(line, prefix, strlen(prefix)) == 0) {
+			v = strtod(strrchr(line, ' ') + 1, NULL);
+			break;
+		}
+	free(buf);
+	return v;
+}
+
+static void bad_input_is_refused(void)
+{
+	struct ripen_pool *pool = make_pool(1, 0, false), *off = make_pool(1, 0, true),
+			  *norebal = make_pool(1, RIPEN_REBALANCE_OFF, false);
+	struct ripen_objective ob[2] = { { .class_id = 1, .quantile = 0.95, .target_s = 0.01 },
+					 { .class_id = 2, .quantile = 0.99, .target_s = 1 } };
+	struct ripen_adaptive_opts o = RIPEN_ADAPTIVE_OPTS_INIT;
+
+	o.objectives = ob;
+	o.n = 2;
+	CHECK_EQ(ripen_pool_adapt(NULL, &o), -EINVAL);
+	CHECK_EQ(ripen_pool_adapt(pool, NULL), -EINVAL);
+	o.n = 0;
+	CHECK_EQ(ripen_pool_adapt(pool, &o), -EINVAL);
+	o.n = 17;
+	CHECK_EQ(ripen_pool_adapt(pool, &o), -EINVAL);
+	o.n = 2;
+	ob[1].class_id = 1; /* one class twice */
+	CHECK_EQ(ripen_pool_adapt(pool, &o), -EINVAL);
+	ob[1].class_id = RIPEN_MAX_CLASSES;
+	CHECK_EQ(ripen_pool_adapt(pool, &o), -EINVAL);
+	ob[1].class_id = 2;
+	ob[1].quantile = 1;
+	CHECK_EQ(ripen_pool_adapt(pool, &o), -EINVAL);
+	ob[1].quantile = 0.99;
+	ob[1].target_s = -1;
+	CHECK_EQ(ripen_pool_adapt(pool, &o), -EINVAL);
+	ob[1].target_s = 1;
+	o.step = 2; /* over 1 */
+	CHECK_EQ(ripen_pool_adapt(pool, &o), -EINVAL);
+	o.step = 0;
+	o.tau_min_s = 5;
+	o.tau_max_s = 1;
+	CHECK_EQ(ripen_pool_adapt(pool, &o), -EINVAL);
+	o.tau_min_s = o.tau_max_s = 0;
+	CHECK_EQ(ripen_pool_adapt(off, &o), -ENOTSUP);
+	CHECK_EQ(ripen_pool_adapt(norebal, &o), -ENOTSUP);
+	CHECK_EQ(ripen_pool_adapt_stop(pool), -EALREADY);
+	CHECK_OK(ripen_pool_adapt(pool, &o));
+	CHECK_EQ(ripen_pool_adapt(pool, &o), -EALREADY);
+	CHECK(metric(pool, "ripen_adaptive_tau_seconds{") == 10.0);
+	CHECK_OK(ripen_pool_adapt_stop(pool));
+	CHECK_EQ(ripen_pool_adapt_stop(pool), -EALREADY);
+	CHECK(isnan(metric(pool, "ripen_adaptive_tau_seconds{")));
+	CHECK_OK(ripen_pool_adapt(pool, &o)); /* again after a stop */
+	ripen_pool_destroy(pool);	      /* with a controller running */
+	ripen_pool_destroy(off);
+	ripen_pool_destroy(norebal);
+}
+
+/*
+ * One worker, one base for all: class 2 keeps ~40 tasks of 1 ms queued, so
+ * a class-1 task submitted behind them waits tens of ms, far over its 2 ms
+ * objective, as long as the two classes weigh the same. The controller's
+ * first moves must favour class 1: its weight stays 1 and class 2's falls.
+ * And the pool must order by them: with class 2 at a fifth of class 1's
+ * weight, a class-1 probe submitted behind 20 or more queued class-2
+ * tasks starts after at most the one running and one more (popped before
+ * the probe reached the heap). (That the objective is then met is a
+ * figure, not asserted: it depends on the machine's load.)
+ */
+struct feeder {
+	struct ripen_pool *pool;
+	atomic_bool stop;
+};
+
+static void *feed(void *arg)
+{
+	struct feeder *fd = arg;
+	unsigned k = 0;
+
+	/* relaxed: a stop flag */
+	while (!atomic_load_explicit(&fd->stop, memory_order_relaxed)) {
+		struct ripen_class_stats st = RIPEN_CLASS_STATS_INIT;
+		struct ripen_task_opts to = RIPEN_TASK_OPTS_INIT;
+
+		CHECK_OK(ripen_pool_class_stats(fd->pool, 2, &st));
+		if (st.queued < 40) {
+			to.base = 1;
+			to.class_id = (++k % 10 == 0) ? 1 : 2;
+			CHECK_OK(ripen_submit(fd->pool, spin, (void *)(uintptr_t)MS, &to, NULL));
+		} else {
+			usleep(200);
+		}
+	}
+	return NULL;
+}
+
+static void first_moves_favour_the_missing_class(void)
+{
+	struct ripen_pool *pool = make_pool(1, 0, false);
+	struct ripen_objective ob[2] = { { .class_id = 1, .quantile = 0.95, .target_s = 0.002 },
+					 { .class_id = 2, .quantile = 0.95, .target_s = 60 } };
+	struct ripen_adaptive_opts o = RIPEN_ADAPTIVE_OPTS_INIT;
+	struct feeder fd = { .pool = pool };
+	pthread_t th;
+	uint64_t t0;
+	double w1 = NAN, w2 = NAN, steps = 0;
+
+	CHECK_OK(ripen_pool_set_class_name(pool, 1, "vip"));
+	CHECK_OK(ripen_pool_set_class_name(pool, 2, "batch"));
+	o.objectives = ob;
+	o.n = 2;
+	o.period_ns = 50 * MS;
+	o.window_periods = 2;
+	CHECK_OK(ripen_pool_adapt(pool, &o));
+	CHECK_OK(pthread_create(&th, NULL, feed, &fd));
+	/* bounded: 5 steps of 50 ms are due in 0.25 s; allow 60 s */
+	for (t0 = ripen_now_ns(); ripen_now_ns() - t0 < 60000 * MS;) {
+		steps = metric(pool, "ripen_adaptive_steps_total{");
+		w1 = metric(pool, "ripen_adaptive_weight{pool=\"adapt\",class=\"vip\"}");
+		w2 = metric(pool, "ripen_adaptive_weight{pool=\"adapt\",class=\"batch\"}");
+		if (steps >= 8 && w2 < 1.0)
+			break;
+		usleep(10000);
+	}
+	printf("# after %.0f steps: weight vip %g, batch %g, tau %g s, vip measured %g s\n", steps, w1,
+	       w2, metric(pool, "ripen_adaptive_tau_seconds{"),
+	       metric(pool, "ripen_adaptive_measured_seconds{pool=\"adapt\",class=\"vip\"}"));
+	CHECK(steps >= 8);
+	CHECK(w1 == 1.0);
+	CHECK(w2 < 1.0);
+	/* the missing class is the most important one: less aging */
+	CHECK(metric(pool, "ripen_adaptive_tau_seconds{") > 10.0);
+	/* the weights act on the order: wait (still feeding: the controller
+	 * holds without news) until class 2 weighs under 1/5, then probe
+	 * behind a queue of class-2 tasks */
+	for (t0 = ripen_now_ns(); ripen_now_ns() - t0 < 60000 * MS;) {
+		if (metric(pool, "ripen_adaptive_weight{pool=\"adapt\",class=\"batch\"}") < 0.2)
+			break;
+		usleep(10000);
+	}
+	CHECK(metric(pool, "ripen_adaptive_weight{pool=\"adapt\",class=\"batch\"}") < 0.2);
+	/* relaxed: a stop flag */
+	atomic_store_explicit(&fd.stop, true, memory_order_relaxed);
+	CHECK_OK(pthread_join(th, NULL));
+	{
+		struct ripen_task_opts to = RIPEN_TASK_OPTS_INIT;
+		struct ripen_class_stats st = RIPEN_CLASS_STATS_INIT;
+		struct ripen_task *t;
+		uint64_t before;
+
+		to.base = 1;
+		to.class_id = 2;
+		for (int i = 0; i < 30; i++)
+			CHECK_OK(ripen_submit(pool, spin, (void *)(uintptr_t)MS, &to, NULL));
+		usleep(5000); /* let them reach the heap */
+		CHECK_OK(ripen_pool_class_stats(pool, 2, &st));
+		CHECK_GE(st.queued, 20);
+		to.class_id = 1;
+		before = atomic_load_explicit(&starts, memory_order_relaxed);
+		CHECK_OK(ripen_submit(pool, probe, NULL, &to, &t));
+		CHECK_OK(ripen_task_wait(t, -1));
+		ripen_task_release(t);
+		printf("# the probe started after %llu class-2 starts\n",
+		       (unsigned long long)(atomic_load_explicit(&probe_start, memory_order_relaxed) -
+					    before));
+		CHECK_LE(atomic_load_explicit(&probe_start, memory_order_relaxed) - before, 2);
+	}
+	CHECK_OK(ripen_pool_adapt_stop(pool));
+	ripen_pool_destroy(pool);
+}
+
+/*
+ * Objectives no pool can meet (1 ns): every step misses. With patience 3,
+ * the controller declares the set infeasible (an event, firing), gives up
+ * class 2, then sheds class 2, which allows it; class 1, which does not
+ * allow it, is never shed. Stop takes the shed back.
+ */
+static atomic_uint events_on, events_off; /* seq_cst: test bookkeeping */
+static atomic_uint last_class;
+
+static void on_event(struct ripen_pool *pool, const struct ripen_watch_event *ev, void *arg)
+{
+	(void)pool;
+	CHECK(arg == &events_on);
+	CHECK_EQ(ev->kind, RIPEN_WATCH_ADAPT);
+	CHECK_EQ(ev->id, 0);
+	atomic_fetch_add(ev->firing ? &events_on : &events_off, 1);
+	atomic_store(&last_class, ev->class_id);
+}
+
+static void impossible_objectives_shed_only_where_allowed(void)
+{
+	struct ripen_pool *pool = make_pool(1, 0, false);
+	struct ripen_objective ob[2] = { { .class_id = 1, .quantile = 0.5, .target_s = 1e-9 },
+					 { .class_id = 2, .quantile = 0.5, .target_s = 1e-9,
+					   .may_shed = true } };
+	struct ripen_adaptive_opts o = RIPEN_ADAPTIVE_OPTS_INIT;
+	struct ripen_task_opts to = RIPEN_TASK_OPTS_INIT;
+	uint64_t t0;
+	int rc = 0;
+
+	o.objectives = ob;
+	o.n = 2;
+	o.period_ns = 10 * MS;
+	o.window_periods = 2;
+	o.patience = 3;
+	o.fn = on_event;
+	o.arg = &events_on;
+	CHECK_OK(ripen_pool_adapt(pool, &o));
+	to.base = 1;
+	/* keep both classes running (so each window has starts to measure)
+	 * until class 2 is refused: bounded by 60 s */
+	for (t0 = ripen_now_ns(); ripen_now_ns() - t0 < 60000 * MS;) {
+		to.class_id = 1;
+		CHECK_OK(ripen_submit(pool, spin, (void *)(uintptr_t)(MS / 10), &to, NULL));
+		to.class_id = 2;
+		rc = ripen_submit(pool, spin, (void *)(uintptr_t)(MS / 10), &to, NULL);
+		if (rc == -EBUSY)
+			break;
+		CHECK_OK(rc);
+		usleep(1000);
+	}
+	CHECK_EQ(rc, -EBUSY);
+	CHECK(metric(pool, "ripen_adaptive_shed{pool=\"adapt\",class=\"2\"}") == 1);
+	CHECK(metric(pool, "ripen_adaptive_shed{pool=\"adapt\",class=\"1\"}") == 0);
+	CHECK(metric(pool, "ripen_adaptive_given_up{pool=\"adapt\",class=\"2\"}") == 1);
+	CHECK(metric(pool, "ripen_adaptive_given_up{pool=\"adapt\",class=\"1\"}") == 0);
+	CHECK(metric(pool, "ripen_adaptive_infeasible{") == 1);
+	CHECK(metric(pool, "ripen_adaptive_events_total{") == 2); /* give up, shed */
+	to.class_id = 1;
+	CHECK_OK(ripen_submit(pool, spin, NULL, &to, NULL)); /* class 1 is never shed */
+	CHECK_OK(ripen_pool_adapt_stop(pool));
+	CHECK_GE(atomic_load(&events_on), 1);
+	to.class_id = 2;
+	CHECK_OK(ripen_submit(pool, spin, NULL, &to, NULL)); /* the stop undid the shed */
+	CHECK(isnan(metric(pool, "ripen_adaptive_steps_total{"))); /* no controller: no series */
+	CHECK_OK(ripen_pool_wait_idle(pool, -1));
+	ripen_pool_destroy(pool);
+}
+
+/* A class whose tasks are queued but never start (a paused pool) has no
+ * waits to measure; the controller counts it as missing (+Inf), so it
+ * gains, rather than holding on "no news". */
+static void queued_but_not_started_counts_as_missing(void)
+{
+	struct ripen_pool_opts po = RIPEN_POOL_OPTS_INIT;
+	struct ripen_objective ob[2] = { { .class_id = 1, .quantile = 0.95, .target_s = 1 },
+					 { .class_id = 2, .quantile = 0.95, .target_s = 1 } };
+	struct ripen_adaptive_opts o = RIPEN_ADAPTIVE_OPTS_INIT;
+	struct ripen_task_opts to = RIPEN_TASK_OPTS_INIT;
+	struct ripen_pool *pool;
+	uint64_t t0;
+	double steps = 0;
+
+	po.workers = 1;
+	po.start_paused = true;
+	po.name = "adapt";
+	CHECK_OK(ripen_pool_create(&po, &pool));
+	to.class_id = 2;
+	for (int i = 0; i < 5; i++)
+		CHECK_OK(ripen_submit(pool, spin, NULL, &to, NULL));
+	o.objectives = ob;
+	o.n = 2;
+	o.period_ns = 10 * MS;
+	CHECK_OK(ripen_pool_adapt(pool, &o));
+	for (t0 = ripen_now_ns(); ripen_now_ns() - t0 < 60000 * MS && steps < 5; usleep(5000))
+		steps = metric(pool, "ripen_adaptive_steps_total{");
+	CHECK(steps >= 5);
+	CHECK(isinf(metric(pool, "ripen_adaptive_measured_seconds{pool=\"adapt\",class=\"2\"}")));
+	CHECK(isnan(metric(pool, "ripen_adaptive_measured_seconds{pool=\"adapt\",class=\"1\"}")));
+	CHECK(metric(pool, "ripen_adaptive_weight{pool=\"adapt\",class=\"2\"}") == 1.0);
+	CHECK(metric(pool, "ripen_adaptive_weight{pool=\"adapt\",class=\"1\"}") < 1.0);
+	CHECK_OK(ripen_pool_resume(pool));
+	ripen_pool_destroy(pool);
+}
+
+TEST_MAIN(T(bad_input_is_refused), T(first_moves_favour_the_missing_class),
+	  T(impossible_objectives_shed_only_where_allowed),
+	  T(queued_but_not_started_counts_as_missing))
