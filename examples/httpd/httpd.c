@@ -5,6 +5,7 @@
  *   httpd [--port N] [--listen ADDR] [--workers N] [--policy SPEC]
  *         [--backend ripen|glib|fifo] [--start-paused] [--port-file PATH]
  *         [--max-seconds S] [--grace S] [--max-connections N]
+ *         [--slo CLASS=Q:SECONDS]... [--control-period S]
  *
  *   GET /work?us=N[&class=C][&dist=fixed|pareto]   header X-Class: C
  *       C is vip, normal (the default) or batch. The work is a CPU spin of
@@ -32,7 +33,11 @@
  *   ripen   ripen_submit with the class's base score (vip 3, normal 2,
  *           batch 1) and class id (1, 2, 3, named), completions through a
  *           ripen_cq; the worker hooks name the worker threads and give each
- *           its index; any --policy spec of ripen-replay;
+ *           its index; any --policy spec of ripen-replay, or --policy
+ *           adaptive with one --slo per objective (most important first;
+ *           CLASS is vip, normal or batch; Q the quantile of the wait, in
+ *           (0, 1)): ripen_pool_adapt tunes the class weights and tau every
+ *           --control-period (default 0.5 s);
  *   glib    GThreadPool (exclusive threads); --policy static installs a
  *           sort function (higher base first, then arrival order), fifo
  *           none. It sorts once, at push, so it cannot age;
@@ -142,6 +147,9 @@ static struct {
 	double max_seconds;
 	double grace_s;
 	unsigned max_connections;
+	struct ripen_objective slo[16];
+	size_t nslo;
+	double control_period_s;
 } cfg = {
 	.backend = BACKEND_RIPEN,
 	.backend_name = "ripen",
@@ -149,6 +157,7 @@ static struct {
 	.listen_addr = "127.0.0.1",
 	.grace_s = 5.0,
 	.max_connections = 16384,
+	.control_period_s = 0.5,
 };
 
 /* Set once a stop began: workers skip the spin of whatever they start and
@@ -188,7 +197,8 @@ static void die_usage(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	fprintf(stderr, "\nusage: " PROG " [--port N] [--listen ADDR] [--workers N] [--policy SPEC]\n"
 			"             [--backend ripen|glib|fifo] [--start-paused] [--port-file PATH]\n"
-			"             [--max-seconds S] [--grace S] [--max-connections N]\n");
+			"             [--max-seconds S] [--grace S] [--max-connections N]\n"
+			"             [--slo CLASS=Q:SECONDS]... [--control-period S]\n");
 	va_end(ap);
 	exit(2);
 }
@@ -435,7 +445,10 @@ static void backend_start(void)
 	case BACKEND_RIPEN: {
 		struct ripen_pool_opts o = RIPEN_POOL_OPTS_INIT;
 
-		p = rp_policy_parse(cfg.policy_spec, why, sizeof(why));
+		if (strcmp(cfg.policy_spec, "adaptive") == 0)
+			p = ripen_policy_static(); /* until ripen_pool_adapt below */
+		else
+			p = rp_policy_parse(cfg.policy_spec, why, sizeof(why));
 		if (p == NULL)
 			die_usage("--policy '%s': %s", cfg.policy_spec, why);
 		o.workers = cfg.workers;
@@ -455,6 +468,16 @@ static void backend_start(void)
 		rc = ripen_cq_create(&cq);
 		if (rc != 0)
 			die("ripen_cq_create: %s", ripen_strerror(rc));
+		if (cfg.nslo > 0) {
+			struct ripen_adaptive_opts ao = RIPEN_ADAPTIVE_OPTS_INIT;
+
+			ao.objectives = cfg.slo;
+			ao.n = cfg.nslo;
+			ao.period_ns = (uint64_t)(cfg.control_period_s * 1e9);
+			rc = ripen_pool_adapt(pool, &ao);
+			if (rc != 0)
+				die("ripen_pool_adapt: %s", ripen_strerror(rc));
+		}
 		break;
 	}
 	case BACKEND_GLIB: {
@@ -994,6 +1017,8 @@ static void parse_args(int argc, char **argv)
 		{ "max-seconds", required_argument, NULL, 'm' },
 		{ "grace", required_argument, NULL, 'g' },
 		{ "max-connections", required_argument, NULL, 'c' },
+		{ "slo", required_argument, NULL, 'o' },
+		{ "control-period", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1052,6 +1077,41 @@ static void parse_args(int argc, char **argv)
 				die_usage("--max-connections '%s': not a count 1..1000000", optarg);
 			cfg.max_connections = (unsigned)v;
 			break;
+		case 'o': {
+			char name[16];
+			const char *eq = strchr(optarg, '='), *colon = eq ? strchr(eq, ':') : NULL;
+			char q[64];
+			int ci;
+			struct ripen_objective *ob = &cfg.slo[cfg.nslo];
+
+			if (eq == NULL || colon == NULL || (size_t)(eq - optarg) >= sizeof(name) ||
+			    (size_t)(colon - eq - 1) >= sizeof(q))
+				die_usage("--slo '%s': CLASS=QUANTILE:SECONDS, e.g. vip=0.99:0.005", optarg);
+			if (cfg.nslo == 3)
+				die_usage("--slo: one per class (vip, normal, batch)");
+			memcpy(name, optarg, (size_t)(eq - optarg));
+			name[eq - optarg] = 0;
+			memcpy(q, eq + 1, (size_t)(colon - eq - 1));
+			q[colon - eq - 1] = 0;
+			if ((ci = class_index(name)) < 0)
+				die_usage("--slo '%s': unknown class '%s' (vip, normal, batch)", optarg, name);
+			for (size_t i = 0; i < cfg.nslo; i++)
+				if (cfg.slo[i].class_id == classes[ci].id)
+					die_usage("--slo: class %s has an objective already", name);
+			ob->class_id = classes[ci].id;
+			if (!rp_parse_num(q, &ob->quantile) || !(ob->quantile > 0 && ob->quantile < 1))
+				die_usage("--slo '%s': the quantile must be in (0, 1)", optarg);
+			if (!rp_parse_num(colon + 1, &ob->target_s) || !(ob->target_s > 0) ||
+			    ob->target_s > 1e6)
+				die_usage("--slo '%s': the target must be seconds > 0", optarg);
+			cfg.nslo++;
+			break;
+		}
+		case 'C':
+			if (!rp_parse_num(optarg, &d) || d < 0.001 || d > 3600)
+				die_usage("--control-period '%s': seconds, 0.001..3600", optarg);
+			cfg.control_period_s = d;
+			break;
 		case 'h':
 			die_usage("help");
 		default:
@@ -1070,6 +1130,8 @@ static void parse_args(int argc, char **argv)
 		die_usage("--backend fifo takes only --policy fifo");
 	if (cfg.start_paused && cfg.backend != BACKEND_RIPEN)
 		die_usage("--start-paused needs --backend ripen");
+	if ((strcmp(cfg.policy_spec, "adaptive") == 0) != (cfg.nslo > 0))
+		die_usage("--policy adaptive and --slo go together (--backend ripen)");
 }
 
 static void write_port_file(unsigned port)

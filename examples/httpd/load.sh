@@ -21,7 +21,10 @@
 # Knobs (environment): WORKERS (default 1: on a 2-vCPU machine the event loop
 # and the load generator need the other CPU, or every latency measures CPU
 # contention), US (2000: each request's spin), DURATION (5 s a run), LOADS
-# ("0.8 1.0 1.5"), CONFIGS (the backend:policy list below), PEAK_ROUNDS (2).
+# ("0.8 1.0 1.5"), CONFIGS (the backend:policy list below), PEAK_ROUNDS (2),
+# SLOS (the objectives of ripen:adaptive and of objectives.md, on the
+# server's wait p99: "vip=0.99:0.005 normal=0.99:0.05 batch=0.99:2"),
+# CONTROL_PERIOD (0.1 s).
 #
 # Everything listens on 127.0.0.1 only, on ports the kernel picks; each
 # server runs under --max-seconds as a backstop, and the EXIT trap stops
@@ -36,6 +39,8 @@ DURATION=${DURATION:-5}
 LOADS=${LOADS:-"0.8 1.0 1.5"}
 CONFIGS=${CONFIGS:-"ripen:static ripen:linear:1 ripen:linear:10 ripen:additive:1 ripen:fifo glib:static glib:fifo fifo:fifo"}
 PEAK_ROUNDS=${PEAK_ROUNDS:-2}
+SLOS=${SLOS:-"vip=0.99:0.005 normal=0.99:0.05 batch=0.99:2"}
+CONTROL_PERIOD=${CONTROL_PERIOD:-0.1}
 HTTPD=$BUILD/examples/httpd/httpd
 LOADGEN=$BUILD/examples/httpd/loadgen
 REPLAY=$BUILD/tools/ripen-replay
@@ -122,7 +127,12 @@ for cfgspec in $CONFIGS; do
 		rate=$(python3 -c "print(round($CAP * $load, 1))")
 		dir="$OUT/run-$backend-${policy//:/_}-$load"
 		mkdir -p "$dir"
-		start_server "$dir" --backend "$backend" --policy "$policy"
+		extra=()
+		if [ "$policy" = adaptive ]; then
+			for o in $SLOS; do extra+=(--slo "$o"); done
+			extra+=(--control-period "$CONTROL_PERIOD")
+		fi
+		start_server "$dir" --backend "$backend" --policy "$policy" "${extra[@]}"
 		"$LOADGEN" --port "$PORT" --rate "$rate" --duration "$DURATION" --us "$US" \
 			--max-conns 16000 --drain 60 --out "$dir/requests.tsv" >"$dir/loadgen.tsv"
 		# every request answered: the server's counters are final
@@ -181,7 +191,7 @@ for round in $(seq "$PEAK_ROUNDS"); do
 done
 
 # -------------------------------------------------------- table and plot
-python3 - "$OUT" <<'PY'
+SLOS="$SLOS" python3 - "$OUT" <<'PY'
 import sys
 out = sys.argv[1]
 rows = [l.rstrip("\n").split("\t") for l in open(f"{out}/results.tsv")]
@@ -193,6 +203,30 @@ with open(f"{out}/results.md", "w") as f:
         d = dict(zip(head, r))
         f.write(f"| {d['backend']} | {d['policy']} | {d['load']} | {d['class']} | {d['p50_ms']} | "
                 f"{d['p99_ms']} | {d['max_ms']} | {d['srv_wait_p99_ms']} | {d['sim_wait_p99_ms']} |\n")
+# the objectives (SLOS, on the server's wait p99) per policy and load
+import os
+slos = {}
+for o in os.environ.get("SLOS", "").split():
+    c, rest = o.split("=")
+    q, t = rest.split(":")
+    slos[c] = (float(q), float(t))
+if slos:
+    with open(f"{out}/objectives.md", "w") as f:
+        f.write("| backend, policy | load | " + " | ".join(
+            f"{c} wait p{q * 100:g} <= {t * 1000:g} ms" for c, (q, t) in slos.items()) + " | met |\n")
+        f.write("|---|---|" + "---|" * len(slos) + "---|\n")
+        groups = {}
+        for r in rows:
+            d = dict(zip(head, r))
+            groups.setdefault((d["backend"], d["policy"], d["load"]), {})[d["class"]] = d
+        for (b, p, l), cs in groups.items():
+            cells, met = [], 0
+            for c, (q, t) in slos.items():
+                v = float(cs[c]["srv_wait_p99_ms"])
+                ok = v <= t * 1000
+                met += ok
+                cells.append(f"{v:.1f} {'met' if ok else '**missed**'}")
+            f.write(f"| {b}, {p} | {float(l) * 100:.0f}% | " + " | ".join(cells) + f" | {met} of {len(slos)} |\n")
 # one data block per class and config for gnuplot: load, p99
 with open(f"{out}/plot.dat", "w") as f:
     for c in ("vip", "normal", "batch"):

@@ -312,6 +312,33 @@ def other_backends(httpd, tmp, glib):
             stop(p)
 
 
+def adaptive(httpd, tmp):
+    """--policy adaptive: the controller runs (its steps count) and its
+    series are in /metrics, which promtool accepts."""
+    p, port = start(httpd, tmp, "--backend", "ripen", "--workers", "1", "--policy", "adaptive",
+                    "--slo", "vip=0.99:0.005", "--slo", "batch=0.99:2", "--control-period", "0.05")
+    try:
+        threads, results = burst(port, [("vip", True), ("batch", False)] * 10)
+        for t in threads:
+            t.join(timeout=max(1, left()))
+        check(all(r is not None and r[0] == 200 for r in results), "adaptive: not all answered 200")
+        end = time.monotonic() + min(20, left())
+        steps = 0
+        while time.monotonic() < end:
+            m, text = metrics(port)
+            steps = m.get('ripen_adaptive_steps_total{pool="httpd"}', 0)
+            if steps >= 3:
+                break
+            time.sleep(0.05)
+        check(steps >= 3, "adaptive: %s control steps in 20 s" % steps)
+        check('ripen_adaptive_objective_seconds{pool="httpd",class="vip"}' in m, "adaptive: no objective series")
+        if shutil.which("promtool"):
+            r = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True, timeout=30)
+            check(r.returncode == 0, "adaptive: promtool: %s" % (r.stdout + r.stderr).decode())
+    finally:
+        stop(p)
+
+
 def bad_command_lines(httpd):
     for args, words in ((["--backend", "glib", "--policy", "linear:1"], "cannot age"),
                         (["--policy", "sometimes"], "unknown policy"),
@@ -319,7 +346,12 @@ def bad_command_lines(httpd):
                         (["--workers", "0"], "--workers"),
                         (["--backend", "tokio"], "--backend"),
                         (["--start-paused", "--backend", "fifo"], "--start-paused"),
-                        (["--listen", "localhost"], "numeric")):
+                        (["--listen", "localhost"], "numeric"),
+                        (["--policy", "adaptive"], "go together"),
+                        (["--slo", "vip=0.99:0.005"], "go together"),
+                        (["--policy", "adaptive", "--slo", "gold=0.9:1"], "unknown class"),
+                        (["--policy", "adaptive", "--slo", "vip=1.5:1"], "quantile"),
+                        (["--policy", "adaptive", "--slo", "vip=0.9:1", "--slo", "vip=0.5:2"], "already")):
         r = subprocess.run([httpd] + args + ["--port", "0", "--max-seconds", "5"],
                            capture_output=True, timeout=20)
         check(r.returncode == 2 and words.encode() in r.stderr,
@@ -338,6 +370,7 @@ def main():
             order_and_counts(httpd, promtool, tmp)
             hostile(httpd, tmp)
             other_backends(httpd, tmp, glib)
+            adaptive(httpd, tmp)
             bad_command_lines(httpd)
         except Exception as e:  # noqa: BLE001
             fail("%s: %s" % (type(e).__name__, e))
