@@ -13,8 +13,14 @@
  *    fast in log terms. The rest hold: those in the dead band (1 - band,
  *    1], and less important objectives that miss while a more important
  *    one does (they wait their turn: the objectives are protected in
- *    priority order). Only the ratios of weights order tasks, so after each
- *    step the weights are scaled so that the most favoured class weighs 1,
+ *    priority order). No pursued class may weigh more than a more important
+ *    one: a less important class is helped up to the weight of the one
+ *    above it, and beyond that only by aging, never by inverting the
+ *    order the user gave (an earlier version let a missing batch class
+ *    climb over a comfortable vip one, and at 120% load on examples/httpd
+ *    the vip class then starved for seconds until it climbed back). Only
+ *    the ratios of weights order tasks, so after each step the weights are
+ *    scaled so that the most favoured class weighs 1,
  *    and no pursued one falls below w_min (1/64 at the default): a class
  *    met with room gives back, but not so far that it sinks among the
  *    given-up ones, which weigh w_min / RIPEN__ADAPT_GAP (1/4096). This is the shape of CockroachDB's
@@ -32,9 +38,10 @@
  *    less aging, backed off fast. It holds while every objective is met.
  *    tau stays in [tau_min, tau_max].
  *  - Feasibility. An objective is stuck while it misses and the weights
- *    cannot help it: every other pursued class is at w_min already, or it
- *    waits behind a more important missing objective (while its weight can
- *    still climb against another's, it is not). One stuck for `patience` periods in a row makes the
+ *    cannot help it: it weighs as much as the objective above it (for the
+ *    first: every other pursued class is at w_min), or it waits behind a
+ *    more important missing objective (while its weight can still climb,
+ *    it is not). One stuck for `patience` periods in a row makes the
  *    set infeasible at this load: the controller
  *    gives up the least important objective still pursued (never obj[0]):
  *    its weight drops below every pursued one and stays there, which frees
@@ -171,10 +178,14 @@ done:
 	a->calm = 0;
 }
 
-/* Some other pursued class still weighs more than w_min: raising i
- * (against the rest, after the scaling) still moves a ratio. */
+/* Raising i would still move a ratio: for the first pursued objective,
+ * some other pursued class weighs more than w_min; for any other, it
+ * weighs less than the pursued objective above it (its cap). */
 static bool can_gain(const struct ripen__adapt *a, size_t i, const double *w)
 {
+	for (size_t j = i; j-- > 0;)
+		if (!a->given_up[j])
+			return w[i] < w[j];
 	for (size_t j = 0; j < a->n; j++)
 		if (j != i && !a->given_up[j] && w[j] > a->p.w_min)
 			return true;
@@ -251,6 +262,15 @@ void ripen__adapt_step(struct ripen__adapt *a, const double *measured,
 		  ? a->calm + 1
 		  : 0;
 	escalate(a, any_stuck, out);
+	/* the priority order holds in the weights: no pursued class weighs
+	 * more than a more important one */
+	for (size_t i = 0, prev = SIZE_MAX; i < a->n; i++) {
+		if (a->given_up[i])
+			continue;
+		if (prev != SIZE_MAX && a->w[i] > a->w[prev])
+			a->w[i] = a->w[prev];
+		prev = i;
+	}
 	/* only ratios order tasks: the most favoured class weighs 1 */
 	for (size_t i = 0; i < a->n; i++)
 		if (!a->given_up[i] && a->w[i] > top)

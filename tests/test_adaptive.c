@@ -308,12 +308,13 @@ static void impossible_objectives_shed_only_where_allowed(void)
 
 /* A class whose tasks are queued but never start (a paused pool) has no
  * waits to measure; the controller counts it as missing (+Inf), so it
- * gains, rather than holding on "no news". */
+ * gains (it is the more important objective here), rather than holding on
+ * "no news". */
 static void queued_but_not_started_counts_as_missing(void)
 {
 	struct ripen_pool_opts po = RIPEN_POOL_OPTS_INIT;
-	struct ripen_objective ob[2] = { { .class_id = 1, .quantile = 0.95, .target_s = 1 },
-					 { .class_id = 2, .quantile = 0.95, .target_s = 1 } };
+	struct ripen_objective ob[2] = { { .class_id = 2, .quantile = 0.95, .target_s = 1 },
+					 { .class_id = 1, .quantile = 0.95, .target_s = 1 } };
 	struct ripen_adaptive_opts o = RIPEN_ADAPTIVE_OPTS_INIT;
 	struct ripen_task_opts to = RIPEN_TASK_OPTS_INIT;
 	struct ripen_pool *pool;

@@ -305,10 +305,10 @@ def test_adaptive():
 
 
 def test_adaptive_sees_starving_class():
-    """A 20 s burst of high-base work at 120% load blocks a low-base class
-    completely: no starts, so nothing to measure in its windows. The
-    controller sees it by the age of its oldest queued task, lifts it and
-    meets its objective; static misses it by far. (A controller blind to
+    """A 20 s burst of high-base work at 120% load blocks a low-base class,
+    whose objective the user put first, completely: no starts, so nothing to
+    measure in its windows. The controller sees it by the age of its oldest
+    queued task, lifts it and meets its objective; static misses it by far. (A controller blind to
     queued tasks misses it too: mutant adaptive-blind-to-queued.)"""
     import random
     rng = random.Random(9)
@@ -323,7 +323,7 @@ def test_adaptive_sees_starving_class():
     rows.sort()
     trace = write_csv("starve.csv", rows)
     js = os.path.join(TMP, "starve.json")
-    run("--policy", "static", "--policy", "adaptive", "--slo", "1=0.95:10", "--slo", "2=0.95:1",
+    run("--policy", "static", "--policy", "adaptive", "--slo", "2=0.95:1", "--slo", "1=0.95:10",
         "--json", js, trace, check_rc=0)
     doc = json.load(open(js))
     met = {p["policy"]: {c["class"]: c["objective_met"] for c in p["classes"]} for p in doc["policies"]}
