@@ -299,7 +299,9 @@ def test_adaptive():
                         (["--slo", "1=0.5"], "bad objective"),
                         (["--slo", "1=0.5:1", "--slo", "1=0.9:2"], "has an objective already"),
                         (["--control-period", "0"], "--control-period"),
-                        (["--control-window", "0"], "--control-window")):
+                        (["--control-window", "0"], "--control-window"),
+                        (["--control-tau", "5:1"], "--control-tau"),
+                        (["--control-tau", "0:1"], "--control-tau")):
         e = run(*(args + [trace]), check_rc=2)
         assert words in e.stderr, (args, e.stderr)
 

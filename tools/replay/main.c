@@ -81,6 +81,8 @@ static void usage(FILE *f)
 "  --control-period S  adaptive: seconds between control steps (default 0.5)\n"
 "  --control-window N  adaptive: periods each measurement spans (default 4)\n"
 "  --control-log FILE  adaptive: one CSV line per control step\n"
+"  --control-tau MIN:MAX  adaptive: tau's clamp, seconds (default 0.01:100;\n"
+"                      it starts at 10 s, or at the nearer bound)\n"
 "  --json FILE         write the summary as JSON\n"
 "  --plot DIR          write wait CDFs and attainment bars (gnuplot PNGs)\n"
 "  -h, --help          this text\n"
@@ -180,6 +182,7 @@ struct config {
 	uint64_t control_ns;
 	unsigned control_window;
 	const char *control_log;
+	double tau_min_s, tau_max_s;	/* 0: the law's defaults */
 };
 
 /* The objective on class c, or NULL. */
@@ -219,7 +222,7 @@ static uint64_t sla_ns_floor(double s)
 enum {
 	OPT_FORMAT = 256, OPT_SCALE, OPT_LIMIT, OPT_POLICY, OPT_WORKERS, OPT_MODE, OPT_SLA,
 	OPT_JSON, OPT_PLOT, OPT_REKEY, OPT_EXACT, OPT_SLO, OPT_CONTROL_PERIOD, OPT_CONTROL_WINDOW,
-	OPT_CONTROL_LOG,
+	OPT_CONTROL_LOG, OPT_CONTROL_TAU,
 };
 
 static void parse_args(int argc, char **argv, struct config *c)
@@ -240,6 +243,7 @@ static void parse_args(int argc, char **argv, struct config *c)
 		{ "control-period", required_argument, NULL, OPT_CONTROL_PERIOD },
 		{ "control-window", required_argument, NULL, OPT_CONTROL_WINDOW },
 		{ "control-log", required_argument, NULL, OPT_CONTROL_LOG },
+		{ "control-tau", required_argument, NULL, OPT_CONTROL_TAU },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -395,6 +399,20 @@ static void parse_args(int argc, char **argv, struct config *c)
 		case OPT_CONTROL_LOG:
 			c->control_log = optarg;
 			break;
+		case OPT_CONTROL_TAU: {
+			const char *colon = strchr(optarg, ':');
+			char lo[64];
+
+			if (colon == NULL || (size_t)(colon - optarg) >= sizeof(lo))
+				die_usage("--control-tau: bad value '%s' (MIN:MAX seconds)", optarg);
+			memcpy(lo, optarg, (size_t)(colon - optarg));
+			lo[colon - optarg] = 0;
+			if (!rp_parse_num(lo, &c->tau_min_s) || !rp_parse_num(colon + 1, &c->tau_max_s) ||
+			    !(c->tau_min_s > 0) || c->tau_max_s < c->tau_min_s || c->tau_max_s > 1e9)
+				die_usage("--control-tau: bad value '%s' (0 < MIN <= MAX <= 1e9 seconds)",
+					  optarg);
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -1039,6 +1057,12 @@ int main(int argc, char **argv)
 			struct ripen__adapt_params ap;
 
 			ripen__adapt_default_params(&ap);
+			if (c.tau_min_s > 0) {
+				ap.tau_min_s = c.tau_min_s;
+				ap.tau_max_s = c.tau_max_s;
+				ap.tau0_s = ap.tau0_s < ap.tau_min_s ? ap.tau_min_s
+					    : ap.tau0_s > ap.tau_max_s ? ap.tau_max_s : ap.tau0_s;
+			}
 			if (c.control_log != NULL && (clog = fopen(c.control_log, "w")) == NULL)
 				die("--control-log %s: %s", c.control_log, strerror(errno));
 			rc = rr_adaptive_new(r.t, r.n, c.slo, c.nslo, &ap, c.control_ns,
