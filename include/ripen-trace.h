@@ -48,7 +48,16 @@ enum ripen_trace_kind {
 	RIPEN_TRACE_RUN = 1,		/* a task ran: ready, start and end are set */
 	RIPEN_TRACE_CANCEL = 2,		/* a task was cancelled before it started: ready,
 					 * and end = the cancel's time; start = 0 */
+	RIPEN_TRACE_ADAPT = 3,		/* a step of ripen_pool_adapt's controller that
+					 * changed something, one record per objective:
+					 * class_id, ready = the step's time, base = the
+					 * class's weight after it, score = tau (s) after it,
+					 * stolen = flags (RIPEN_TRACE_ADAPT_*), worker =
+					 * 0xffff, start = end = 0. Replay skips these */
 };
+#define RIPEN_TRACE_ADAPT_GIVEN_UP 1u	/* the class's objective is given up */
+#define RIPEN_TRACE_ADAPT_SHED 2u	/* the class is shed */
+#define RIPEN_TRACE_ADAPT_INFEASIBLE 4u	/* the objectives cannot all be met */
 
 struct ripen_trace_record {
 	uint8_t kind;			/* enum ripen_trace_kind */

@@ -229,7 +229,10 @@ enum ripen__lock_rank {
 				 * a grace period holding it, so it is never waited for inside
 				 * a read section, nor under timer_lock: the rebalancer takes
 				 * that inside one) and cancel records (taken holding nothing;
-				 * only tried from triggers and score functions) */
+				 * only tried from triggers and score functions) and the
+				 * adaptive controller's records (taken on the rebalancer,
+				 * outside any read section, holding only watch.c's lock,
+				 * which nothing takes under this one) */
 	RIPEN_LOCK_DEPOT = 5,	/* alloc.c: the magazine depot */
 };
 

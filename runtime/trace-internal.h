@@ -31,6 +31,11 @@ void ripen__trace_run(struct ripen__worker *w, const struct ripen_trace_record *
 /* A task was cancelled before it started (any thread). */
 void ripen__trace_cancel(struct ripen_pool *pool, uint32_t class_id, uint64_t ready_ns,
 			 double base);
+/* A step of the adaptive controller changed class_id's weight or tau, or
+ * its state (flags: RIPEN_TRACE_ADAPT_*): rebalancer thread, outside any
+ * RCU read section. */
+void ripen__trace_adapt(struct ripen_pool *pool, uint32_t class_id, uint64_t now_ns,
+			double weight, double tau_s, unsigned flags);
 /* Pool teardown (no worker left): stop a trace still running. */
 void ripen__trace_fini(struct ripen_pool *pool);
 

@@ -22,7 +22,8 @@
  * worker and waits for an RCU grace period: after it, no worker is inside
  * a write, so the writer's last drain sees every record that was put, and
  * the rings can be freed. Cancels are rare and come from any thread: they
- * go through a ring of their own under trace_lock.
+ * go through a ring of their own under trace_lock, and so do the adaptive
+ * controller's records (its steps, from the rebalancer thread).
  *
  * The writer wakes every RIPEN_TRACE_DRAIN_NS, copies what each ring holds
  * into a stdio buffer and writes it. Its file errors are remembered and
@@ -191,6 +192,30 @@ void ripen__trace_cancel(struct ripen_pool *pool, uint32_t class_id, uint64_t re
 	} else {
 		pthread_mutex_lock(&pool->trace_lock);
 	}
+	if (pool->trace != NULL)
+		ring_put(pool->trace->rings[pool->trace->nrings - 1], &rec);
+	pthread_mutex_unlock(&pool->trace_lock);
+}
+
+void ripen__trace_adapt(struct ripen_pool *pool, uint32_t class_id, uint64_t now_ns,
+			double weight, double tau_s, unsigned flags)
+{
+	struct ripen_trace_record rec;
+
+	/* relaxed: a hint; the check under the lock decides */
+	if (atomic_load_explicit(&pool->tracing, memory_order_relaxed) == 0)
+		return;
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = RIPEN_TRACE_ADAPT;
+	rec.stolen = (uint8_t)flags;
+	rec.worker = 0xffffu;
+	rec.class_id = class_id;
+	rec.ready_ns = now_ns;
+	rec.base = weight;
+	rec.score = tau_s;
+	/* the rebalancer thread, outside any RCU read section: a stop
+	 * holding trace_lock waits for no grace period of ours */
+	pthread_mutex_lock(&pool->trace_lock);
 	if (pool->trace != NULL)
 		ring_put(pool->trace->rings[pool->trace->nrings - 1], &rec);
 	pthread_mutex_unlock(&pool->trace_lock);

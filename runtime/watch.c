@@ -28,6 +28,13 @@
  * re-keys its heap as after a policy swap. A pool whose policy has no
  * class-weight layer is not affected by DOWNGRADE (only the callback runs).
  *
+ * The adaptive controller (ripen_pool_adapt, the law in adapt.c) lives
+ * here too: per objective an internal wait-quantile watch, never listed
+ * and never firing, gives the windowed quantile; its weights join the
+ * DOWNGRADE factors and its sheds the SHED bits in apply_actions; a new
+ * tau is a policy swap, made like a callback, outside the lock; every step
+ * that changes something is a trace record (RIPEN_TRACE_ADAPT).
+ *
  * Callbacks run on the rebalancer thread after the evaluation, with the
  * watchers' lock released and outside every RCU read-side section, so they
  * may swap policies and add or remove watchers. ripen_pool_unwatch waits
@@ -43,6 +50,8 @@
 #include "metrics-internal.h"
 #include "park-internal.h"
 #include "policy-internal.h"
+#include "ripen-trace.h"
+#include "trace-internal.h"
 #include "watch-internal.h"
 
 #define RIPEN_WATCH_EVAL_MAX_NS 100000000ull	/* evaluate at least every 100 ms */
@@ -763,6 +772,13 @@ static bool adaptive_step(struct ripen_pool *pool, struct ripen__watchers *ws, u
 		ws->ctl_shed[ad->slot[i]] = ad->law.shed[i];
 		apply_actions(pool, ws, ad->slot[i]);
 	}
+	if (out.changed || out.infeasible_changed || out.event != RIPEN__ADAPT_NONE)
+		for (size_t i = 0; i < ad->law.n; i++)
+			ripen__trace_adapt(pool, ad->law.obj[i].class_id, now, ad->law.w[i],
+					   ad->law.tau_s,
+					   (ad->law.given_up[i] ? RIPEN_TRACE_ADAPT_GIVEN_UP : 0u) |
+					   (ad->law.shed[i] ? RIPEN_TRACE_ADAPT_SHED : 0u) |
+					   (ad->law.infeasible ? RIPEN_TRACE_ADAPT_INFEASIBLE : 0u));
 	*tau = NAN;
 	if (ad->law.tau_s != ad->tau_applied) {
 		*tau = ad->law.tau_s;

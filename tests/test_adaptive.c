@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "ripen-trace.h"
 #include "ripen.h"
 
 #define MS 1000000ull
@@ -343,6 +344,80 @@ static void queued_but_not_started_counts_as_missing(void)
 	ripen_pool_destroy(pool);
 }
 
+/* Every control step that changes something is in the trace: one
+ * RIPEN_TRACE_ADAPT record per objective with the weight and tau after it
+ * and the state flags; the task records are still there. */
+static void steps_are_trace_records(void)
+{
+	struct ripen_pool *pool = make_pool(1, 0, false);
+	struct ripen_objective ob[2] = { { .class_id = 1, .quantile = 0.5, .target_s = 1e-9 },
+					 { .class_id = 2, .quantile = 0.5, .target_s = 1e-9 } };
+	struct ripen_adaptive_opts o = RIPEN_ADAPTIVE_OPTS_INIT;
+	struct ripen_task_opts to = RIPEN_TASK_OPTS_INIT;
+	char path[] = "/tmp/ripen-adapt-trace-XXXXXX";
+	int fd = mkstemp(path);
+	struct ripen_trace_header h;
+	struct ripen_trace_record r;
+	unsigned adapt = 0, runs = 0, infeasible = 0, given_up = 0;
+	uint64_t t0, last_ns = 0;
+	FILE *f;
+
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_OK(ripen_pool_trace_start(pool, path));
+	o.objectives = ob;
+	o.n = 2;
+	o.period_ns = 10 * MS;
+	o.window_periods = 2;
+	o.patience = 3;
+	CHECK_OK(ripen_pool_adapt(pool, &o));
+	to.base = 1;
+	/* impossible targets: every step misses; run until class 2 is given
+	 * up (bounded: 60 s) */
+	for (t0 = ripen_now_ns(); ripen_now_ns() - t0 < 60000 * MS;) {
+		to.class_id = 1 + (unsigned)(ripen_now_ns() / 1000 % 2);
+		CHECK_OK(ripen_submit(pool, spin, (void *)(uintptr_t)(MS / 10), &to, NULL));
+		if (metric(pool, "ripen_adaptive_given_up{pool=\"adapt\",class=\"2\"}") == 1)
+			break;
+		usleep(1000);
+	}
+	CHECK(metric(pool, "ripen_adaptive_given_up{pool=\"adapt\",class=\"2\"}") == 1);
+	CHECK_OK(ripen_pool_adapt_stop(pool));
+	CHECK_OK(ripen_pool_wait_idle(pool, -1));
+	CHECK_OK(ripen_pool_trace_stop(pool));
+	f = fopen(path, "rb");
+	CHECK(f != NULL);
+	CHECK_EQ(fread(&h, sizeof(h), 1, f), 1);
+	while (fread(&r, sizeof(r), 1, f) == 1 && memcmp(&r, RIPEN_TRACE_END_MAGIC, 8) != 0) {
+		if (r.kind == RIPEN_TRACE_RUN) {
+			runs++;
+			continue;
+		}
+		if (r.kind != RIPEN_TRACE_ADAPT)
+			continue;
+		adapt++;
+		CHECK(r.class_id == 1 || r.class_id == 2);
+		CHECK_EQ(r.worker, 0xffff);
+		CHECK(r.ready_ns >= h.start_ns && r.ready_ns >= last_ns); /* in step order */
+		last_ns = r.ready_ns;
+		CHECK(r.base > 0 && r.base <= 1.0);
+		CHECK(r.score >= 0.01 && r.score <= 100.0);
+		CHECK_EQ(r.start_ns, 0);
+		infeasible += (r.stolen & RIPEN_TRACE_ADAPT_INFEASIBLE) != 0;
+		given_up += r.class_id == 2 && (r.stolen & RIPEN_TRACE_ADAPT_GIVEN_UP) != 0;
+		CHECK(r.class_id != 1 || (r.stolen & RIPEN_TRACE_ADAPT_GIVEN_UP) == 0);
+	}
+	fclose(f);
+	unlink(path);
+	printf("# %u controller records, %u runs\n", adapt, runs);
+	CHECK_GT(runs, 0);
+	CHECK_GE(adapt, 2);
+	CHECK_EQ(adapt % 2, 0); /* one per objective per step */
+	CHECK_GE(infeasible, 1);
+	CHECK_GE(given_up, 1);
+	ripen_pool_destroy(pool);
+}
+
 TEST_MAIN(T(bad_input_is_refused), T(first_moves_favour_the_missing_class),
 	  T(impossible_objectives_shed_only_where_allowed),
-	  T(queued_but_not_started_counts_as_missing))
+	  T(queued_but_not_started_counts_as_missing), T(steps_are_trace_records))

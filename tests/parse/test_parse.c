@@ -789,6 +789,21 @@ static void ripen_values(void)
 	put_trailer(&o, 4);
 	load_ok_("t.rpn", "ripen", (const char *)o.b, o.n, &tr, __LINE__);
 	check_body(&tr);
+	/* the adaptive controller's records are skipped like cancels */
+	{
+		size_t keep = o.n - sizeof(struct ripen_trace_trailer);
+
+		o.n = keep;
+		put_rec(&o, 60, RIPEN_TRACE_ADAPT, 1, 2500000000u, 0, 0, 0.5);
+		put_trailer(&o, 5);
+		load_ok_("t.rpn", "ripen", (const char *)o.b, o.n, &tr, __LINE__);
+		FINISH_OK(&tr);
+		CHECK_EQ(tr.n, 3);
+		CHECK_EQ(tr.skipped, 2);
+		rp_free(&tr);
+		o.n = keep;
+		put_trailer(&o, 4);
+	}
 	/* from a file, and gzip-compressed */
 	write_file(tmp_path("t.rpn"), o.b, o.n);
 	if (rp_load(tmp_path("t.rpn"), "ripen", &tr, err, sizeof(err)) != 0)
@@ -876,8 +891,8 @@ static void ripen_errors(void)
 	put_rec(&o, (uint32_t)rs, RIPEN_TRACE_RUN, 0, 1, 2, 3, INFINITY);
 	LOAD_FAILS_N("t.rpn", "ripen", (const char *)o.b, o.n, "t.rpn: record 2: base not finite");
 	o.n -= rs;
-	put_rec(&o, (uint32_t)rs, 3, 0, 1, 2, 3, 1);
-	LOAD_FAILS_N("t.rpn", "ripen", (const char *)o.b, o.n, "t.rpn: record 2: unknown kind 3");
+	put_rec(&o, (uint32_t)rs, 4, 0, 1, 2, 3, 1);
+	LOAD_FAILS_N("t.rpn", "ripen", (const char *)o.b, o.n, "t.rpn: record 2: unknown kind 4");
 	/* a cancel in a file that then fails is not counted (load_fails checks) */
 	o.n -= rs;
 	put_rec(&o, (uint32_t)rs, RIPEN_TRACE_CANCEL, 0, 1, 0, 3, 1);

@@ -1240,8 +1240,8 @@ static int load_ripen(struct rd *r)
 			t.class_id = le32(p + ROFF(class_id));
 			if (push_task(c, &t) != 0)
 				return -1;
-		} else if (kind == RIPEN_TRACE_CANCEL) {
-			c->tr->skipped++;
+		} else if (kind == RIPEN_TRACE_CANCEL || kind == RIPEN_TRACE_ADAPT) {
+			c->tr->skipped++; /* not tasks to replay */
 		} else {
 			return fail(c, "record %llu: unknown kind %u", (unsigned long long)nrec, kind);
 		}
