@@ -551,10 +551,10 @@ struct ripen_adaptive_opts {
 	size_t size;		/* sizeof(struct ripen_adaptive_opts) */
 	const struct ripen_objective *objectives RIPEN_DEFAULT(nullptr); /* most important first */
 	size_t n RIPEN_DEFAULT(0);	/* 1..16, one per class */
-	uint64_t period_ns RIPEN_DEFAULT(0);	/* 0 = 500 ms */
+	uint64_t period_ns RIPEN_DEFAULT(0);	/* 0 = 500 ms; at least 100 us */
 	unsigned window_periods RIPEN_DEFAULT(0); /* the measurement spans this many; 0 = 4 */
 	double tau0_s RIPEN_DEFAULT(0), tau_min_s RIPEN_DEFAULT(0), tau_max_s RIPEN_DEFAULT(0);
-				/* 0 = 10, 0.01, 100 s */
+				/* 0 = 10 (into the clamp), 0.01, 100 s */
 	double step RIPEN_DEFAULT(0);	/* 0 = 0.1 */
 	double band RIPEN_DEFAULT(0);	/* met with room at <= (1 - band) x target; 0 = 0.5 */
 	unsigned patience RIPEN_DEFAULT(0); /* periods; 0 = 10 */
@@ -574,8 +574,10 @@ struct ripen_adaptive_opts {
  */
 RIPEN_API int ripen_pool_adapt(struct ripen_pool *pool, const struct ripen_adaptive_opts *o);
 /* Stop it: its weights and sheds are undone; the policy stays (with the
- * last tau). -EALREADY: none runs. When it returns, the controller does
- * not run and `fn` will not be called again (except from that fn). */
+ * last tau). -EALREADY: none runs; -EDEADLK from a score function or a
+ * trigger. When it returns, the controller does not run and `fn` will not
+ * be called again (except from that fn). The controller holds still while
+ * the pool is paused. */
 RIPEN_API int ripen_pool_adapt_stop(struct ripen_pool *pool);
 
 /* ------------------------------------------------- completion queues */

@@ -509,8 +509,13 @@ int ripen_pool_adapt(struct ripen_pool *pool, const struct ripen_adaptive_opts *
 		p.patience = o.patience;
 	if (o.w_min != 0)
 		p.w_min = o.w_min;
+	if (o.tau0_s == 0 && (o.tau_min_s != 0 || o.tau_max_s != 0))
+		p.tau0_s = p.tau0_s < p.tau_min_s ? p.tau_min_s
+			   : p.tau0_s > p.tau_max_s ? p.tau_max_s : p.tau0_s;
 	if (o.period_ns == 0)
 		o.period_ns = 500000000ull;
+	if (o.period_ns < RIPEN_WATCH_EVAL_MIN_NS)
+		o.period_ns = RIPEN_WATCH_EVAL_MIN_NS; /* as often as watchers, no more */
 	if (o.window_periods == 0)
 		o.window_periods = 4;
 	if (o.period_ns > UINT64_MAX / o.window_periods)
@@ -531,6 +536,8 @@ int ripen_pool_adapt(struct ripen_pool *pool, const struct ripen_adaptive_opts *
 		return -ESHUTDOWN;
 	}
 	ad->period = o.period_ns;
+	for (size_t i = 0; i < RIPEN__ADAPT_MAX; i++)
+		ad->measured[i] = NAN; /* none yet */
 	ad->fn = o.fn;
 	ad->arg = o.arg;
 	for (size_t i = 0; i < o.n; i++) {
@@ -589,6 +596,9 @@ int ripen_pool_adapt_stop(struct ripen_pool *pool)
 
 	if (pool == NULL)
 		return -EINVAL;
+	/* it may wait for a delivery, which may wait for a grace period */
+	if (ripen__in_callback == RIPEN_CB_SCORE || ripen__in_callback == RIPEN_CB_TRIGGER)
+		return -EDEADLK;
 	ws = watchers_of(pool);
 	pthread_mutex_lock(&ws->lock);
 	ad = ws->ad;
@@ -744,15 +754,47 @@ static uint64_t queued_of(struct ripen_pool *pool, unsigned slot)
 	return cs.submitted > cs.started + cs.cancelled ? cs.submitted - cs.started - cs.cancelled : 0;
 }
 
+/* The trace records of one control step, put after the lock is dropped
+ * (trace_lock is not taken under the watchers' lock: a trace stop waits
+ * for a grace period holding trace_lock, and a trigger inside a read
+ * section may wait for the watchers' lock). */
+struct adapt_trace {
+	size_t n;
+	uint64_t now;
+	double tau;
+	struct {
+		uint32_t class_id;
+		double w;
+		unsigned flags;
+	} r[RIPEN__ADAPT_MAX];
+};
+
+static void adapt_trace_put(struct ripen_pool *pool, const struct adapt_trace *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		ripen__trace_adapt(pool, t->r[i].class_id, t->now, t->r[i].w, t->tau, t->r[i].flags);
+}
+
 /* One control step at now (lock held). *tau gets a tau to install (else
- * NaN); true with *ev filled when fn is to hear of it. */
+ * NaN), *tr the step's trace records; true with *ev filled when fn is to
+ * hear of it. A paused pool starts nothing, so every class would look
+ * starved: the controller holds still while the pool is paused. */
 static bool adaptive_step(struct ripen_pool *pool, struct ripen__watchers *ws, uint64_t now,
-			  double *tau, struct ripen_watch_event *ev)
+			  double *tau, struct ripen_watch_event *ev, struct adapt_trace *tr)
 {
 	struct adaptive *ad = ws->ad;
 	struct ripen_watch_event dummy;
 	struct ripen__adapt_out out;
 	size_t which;
+
+	*tau = NAN;
+	tr->n = 0;
+	/* relaxed: a hint; a step taken across a resume only sees one
+	 * window of mixed figures */
+	if (atomic_load_explicit(&pool->paused, memory_order_relaxed) != RIPEN_RUNNING) {
+		ad->next_step = ripen__sat_add(now, ad->period);
+		return false;
+	}
 
 	for (size_t i = 0; i < ad->law.n; i++) {
 		struct watch *m = ad->m[i];
@@ -772,14 +814,18 @@ static bool adaptive_step(struct ripen_pool *pool, struct ripen__watchers *ws, u
 		ws->ctl_shed[ad->slot[i]] = ad->law.shed[i];
 		apply_actions(pool, ws, ad->slot[i]);
 	}
-	if (out.changed || out.infeasible_changed || out.event != RIPEN__ADAPT_NONE)
-		for (size_t i = 0; i < ad->law.n; i++)
-			ripen__trace_adapt(pool, ad->law.obj[i].class_id, now, ad->law.w[i],
-					   ad->law.tau_s,
-					   (ad->law.given_up[i] ? RIPEN_TRACE_ADAPT_GIVEN_UP : 0u) |
-					   (ad->law.shed[i] ? RIPEN_TRACE_ADAPT_SHED : 0u) |
-					   (ad->law.infeasible ? RIPEN_TRACE_ADAPT_INFEASIBLE : 0u));
-	*tau = NAN;
+	if (out.changed || out.infeasible_changed || out.event != RIPEN__ADAPT_NONE) {
+		tr->n = ad->law.n;
+		tr->now = now;
+		tr->tau = ad->law.tau_s;
+		for (size_t i = 0; i < ad->law.n; i++) {
+			tr->r[i].class_id = ad->law.obj[i].class_id;
+			tr->r[i].w = ad->law.w[i];
+			tr->r[i].flags = (ad->law.given_up[i] ? RIPEN_TRACE_ADAPT_GIVEN_UP : 0u) |
+					 (ad->law.shed[i] ? RIPEN_TRACE_ADAPT_SHED : 0u) |
+					 (ad->law.infeasible ? RIPEN_TRACE_ADAPT_INFEASIBLE : 0u);
+		}
+	}
 	if (ad->law.tau_s != ad->tau_applied) {
 		*tau = ad->law.tau_s;
 		ad->tau_applied = ad->law.tau_s;
@@ -806,6 +852,7 @@ uint64_t ripen__watch_tick(struct ripen_pool *pool, uint64_t now)
 	uint64_t next = UINT64_MAX;
 	unsigned nev = 0;
 	double tau = NAN;
+	struct adapt_trace tr = { .n = 0 };
 
 	pthread_mutex_lock(&ws->lock);
 	if (ws->n == 0 && ws->ad == NULL) {
@@ -815,7 +862,7 @@ uint64_t ripen__watch_tick(struct ripen_pool *pool, uint64_t now)
 	if (ws->ad != NULL) {
 		struct adaptive *ad = ws->ad;
 
-		if (now >= ad->next_step && adaptive_step(pool, ws, now, &tau, &ev[nev].ev)) {
+		if (now >= ad->next_step && adaptive_step(pool, ws, now, &tau, &ev[nev].ev, &tr)) {
 			ev[nev].id = 0;
 			ev[nev].fn = ad->fn;
 			ev[nev].arg = ad->arg;
@@ -848,6 +895,7 @@ uint64_t ripen__watch_tick(struct ripen_pool *pool, uint64_t now)
 	}
 	if (nev == 0 && isnan(tau)) {
 		pthread_mutex_unlock(&ws->lock);
+		adapt_trace_put(pool, &tr);
 		return next;
 	}
 	ws->delivering = true;
@@ -880,5 +928,6 @@ uint64_t ripen__watch_tick(struct ripen_pool *pool, uint64_t now)
 	pthread_cond_broadcast(&ws->done);
 	/* a callback may have added watchers: they are due later anyway */
 	pthread_mutex_unlock(&ws->lock);
+	adapt_trace_put(pool, &tr);
 	return next;
 }

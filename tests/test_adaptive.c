@@ -307,25 +307,41 @@ static void impossible_objectives_shed_only_where_allowed(void)
 	ripen_pool_destroy(pool);
 }
 
-/* A class whose tasks are queued but never start (a paused pool) has no
- * waits to measure; the controller counts it as missing (+Inf), so it
- * gains (it is the more important objective here), rather than holding on
- * "no news". */
+/* A class whose tasks are queued but never start (the only worker is held
+ * by a blocker) has no waits to measure; the controller counts it as
+ * missing (+Inf), so it gains (it is the more important objective here),
+ * rather than holding on "no news". */
+static atomic_bool release_blocker; /* seq_cst: test bookkeeping */
+
+static void blocker(void *arg)
+{
+	uint64_t t0 = ripen_now_ns();
+
+	(void)arg;
+	while (!atomic_load(&release_blocker) && ripen_now_ns() - t0 < 60000 * MS)
+		usleep(100);
+}
+
 static void queued_but_not_started_counts_as_missing(void)
 {
-	struct ripen_pool_opts po = RIPEN_POOL_OPTS_INIT;
+	struct ripen_pool *pool = make_pool(1, 0, false);
 	struct ripen_objective ob[2] = { { .class_id = 2, .quantile = 0.95, .target_s = 1 },
 					 { .class_id = 1, .quantile = 0.95, .target_s = 1 } };
 	struct ripen_adaptive_opts o = RIPEN_ADAPTIVE_OPTS_INIT;
 	struct ripen_task_opts to = RIPEN_TASK_OPTS_INIT;
-	struct ripen_pool *pool;
 	uint64_t t0;
 	double steps = 0;
 
-	po.workers = 1;
-	po.start_paused = true;
-	po.name = "adapt";
-	CHECK_OK(ripen_pool_create(&po, &pool));
+	atomic_store(&release_blocker, false);
+	to.class_id = 9;
+	CHECK_OK(ripen_submit(pool, blocker, NULL, &to, NULL));
+	for (t0 = ripen_now_ns(); ripen_now_ns() - t0 < 60000 * MS; usleep(1000)) {
+		struct ripen_class_stats st = RIPEN_CLASS_STATS_INIT;
+
+		CHECK_OK(ripen_pool_class_stats(pool, 9, &st));
+		if (st.started == 1)
+			break;
+	}
 	to.class_id = 2;
 	for (int i = 0; i < 5; i++)
 		CHECK_OK(ripen_submit(pool, spin, NULL, &to, NULL));
@@ -340,7 +356,38 @@ static void queued_but_not_started_counts_as_missing(void)
 	CHECK(isnan(metric(pool, "ripen_adaptive_measured_seconds{pool=\"adapt\",class=\"1\"}")));
 	CHECK(metric(pool, "ripen_adaptive_weight{pool=\"adapt\",class=\"2\"}") == 1.0);
 	CHECK(metric(pool, "ripen_adaptive_weight{pool=\"adapt\",class=\"1\"}") < 1.0);
+	atomic_store(&release_blocker, true);
+	ripen_pool_destroy(pool);
+}
+
+/* A paused pool starts nothing, so every class would look starved: the
+ * controller takes no step until the pool runs. */
+static void a_paused_pool_holds_the_controller(void)
+{
+	struct ripen_pool_opts po = RIPEN_POOL_OPTS_INIT;
+	struct ripen_objective ob[1] = { { .class_id = 2, .quantile = 0.95, .target_s = 1 } };
+	struct ripen_adaptive_opts o = RIPEN_ADAPTIVE_OPTS_INIT;
+	struct ripen_task_opts to = RIPEN_TASK_OPTS_INIT;
+	struct ripen_pool *pool;
+	uint64_t t0;
+	double steps = 0;
+
+	po.workers = 1;
+	po.start_paused = true;
+	po.name = "adapt";
+	CHECK_OK(ripen_pool_create(&po, &pool));
+	to.class_id = 2;
+	CHECK_OK(ripen_submit(pool, spin, NULL, &to, NULL));
+	o.objectives = ob;
+	o.n = 1;
+	o.period_ns = 1 * MS;
+	CHECK_OK(ripen_pool_adapt(pool, &o));
+	usleep(100000); /* 100 periods */
+	CHECK(metric(pool, "ripen_adaptive_steps_total{") == 0);
 	CHECK_OK(ripen_pool_resume(pool));
+	for (t0 = ripen_now_ns(); ripen_now_ns() - t0 < 60000 * MS && steps < 3; usleep(1000))
+		steps = metric(pool, "ripen_adaptive_steps_total{");
+	CHECK(steps >= 3);
 	ripen_pool_destroy(pool);
 }
 
@@ -420,4 +467,5 @@ static void steps_are_trace_records(void)
 
 TEST_MAIN(T(bad_input_is_refused), T(first_moves_favour_the_missing_class),
 	  T(impossible_objectives_shed_only_where_allowed),
-	  T(queued_but_not_started_counts_as_missing), T(steps_are_trace_records))
+	  T(queued_but_not_started_counts_as_missing), T(a_paused_pool_holds_the_controller),
+	  T(steps_are_trace_records))

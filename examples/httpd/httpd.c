@@ -426,7 +426,7 @@ static int comp_fd(void)
 
 static void backend_start(void)
 {
-	char why[256];
+	char why[256] = "out of memory";
 	struct ripen_policy *p = NULL;
 	int rc;
 
@@ -524,7 +524,10 @@ static int backend_submit(struct req *r)
 	}
 	case BACKEND_GLIB:
 #ifdef HTTPD_HAVE_GLIB
-		return g_thread_pool_push(gpool, r, NULL) ? 0 : -EAGAIN;
+		/* GLib queues the data even when it returns FALSE (a thread
+		 * could not be started): it still runs, so it is accepted */
+		(void)g_thread_pool_push(gpool, r, NULL);
+		return 0;
 #else
 		return -ENOSYS;
 #endif
