@@ -5,7 +5,10 @@
  * affinities (a quarter of the submits skewed to one worker) and delays;
  * tasks spawn children, and some wait (fork-join) on a delayed child, which
  * they run inline once due; meddler threads cancel and re-prioritise at
- * random; a swapper changes the policy and the context; some tasks block for
+ * random; a swapper changes the policy and the context, and starts and stops
+ * the adaptive controller (ripen_pool_adapt: its weights, tau swaps and
+ * trace-free steps race everything else; no shedding, so every refusal is
+ * still a shutdown's); some tasks block for
  * longer than a rebalance period (stranding). A periodic manager keeps a few
  * periodic and triggered tasks alive (hostile intervals and trigger times
  * among them), waiter threads block on them with no timeout while they
@@ -380,15 +383,41 @@ static double ctx_score(const struct ripen_task_view *t, uint64_t now, void *ctx
 	return t->class_id == 0 ? t->base * boost : t->base;
 }
 
+static unsigned adapt_runs; /* swapper only, read after its join */
+
 static void *swapper(void *arg)
 {
 	const double w[4] = { 4, 2, 1, 0.5 };
+	const struct ripen_objective ob[3] = {
+		{ .class_id = 1, .quantile = 0.95, .target_s = 0.0005 },
+		{ .class_id = 0, .quantile = 0.9, .target_s = 0.002 },
+		{ .class_id = 3, .quantile = 0.99, .target_s = 0.01 },
+	};
 	unsigned k = 0;
 
 	(void)arg;
 	while (!atomic_load(&stop_meddling)) {
 		struct ripen_policy *p;
 		double *c = malloc(sizeof(*c));
+
+		if (k % 13 == 0) { /* the controller, for six swaps' time */
+			struct ripen_adaptive_opts ao = RIPEN_ADAPTIVE_OPTS_INIT;
+			int rc;
+
+			ao.objectives = ob;
+			ao.n = 3;
+			ao.period_ns = 1000000; /* 1 ms: many steps while it runs */
+			ao.window_periods = 2;
+			ao.patience = 3;
+			rc = ripen_pool_adapt(pool, &ao);
+			CHECK(rc == 0 || rc == -ENOTSUP);
+			if (rc == 0)
+				adapt_runs++;
+		} else if (k % 13 == 6) {
+			int rc = ripen_pool_adapt_stop(pool);
+
+			CHECK(rc == 0 || rc == -EALREADY);
+		}
 
 		switch (k++ % 7) {
 		case 6: p = ripen_policy_static(); break; /* push_local's fast key races the swaps */
@@ -403,6 +432,11 @@ static void *swapper(void *arg)
 		*c = 1.0 + k % 5;
 		CHECK_OK(ripen_pool_set_context(pool, c, free));
 		test_sleep_ns(5000000);
+	}
+	{
+		int rc = ripen_pool_adapt_stop(pool);
+
+		CHECK(rc == 0 || rc == -EALREADY);
 	}
 	return NULL;
 }
@@ -579,6 +613,7 @@ int main(int argc, char **argv)
 	REQUIRE_AT_LEAST("rebalancer periods", st.rebalances, 10);
 	REQUIRE_AT_LEAST("merged by the rebalancer", st.merged + st.rescued, 1);
 	REQUIRE_AT_LEAST("parks", st.parks, 1);
+	REQUIRE_AT_LEAST("adaptive controller runs", adapt_runs, 1);
 	REQUIRE_AT_LEAST("periodic tasks", atomic_load(&per_created), 10);
 	REQUIRE_AT_LEAST("periodic runs", per_runs, 10);
 	REQUIRE_AT_LEAST("inline runs (fork-join)", st.inline_runs, 1);

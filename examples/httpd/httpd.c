@@ -187,33 +187,28 @@ static struct {
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull; /* loop thread: the Pareto draws */
 
+
+/* A bad command line: the message and the usage, exit 2. */
 static void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die_usage(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	fprintf(stderr, PROG ": ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\nusage: " PROG " [--port N] [--listen ADDR] [--workers N] [--policy SPEC]\n"
+	rp_vdie(PROG, 2, "\nusage: " PROG " [--port N] [--listen ADDR] [--workers N] [--policy SPEC]\n"
 			"             [--backend ripen|glib|fifo] [--start-paused] [--port-file PATH]\n"
 			"             [--max-seconds S] [--grace S] [--max-connections N]\n"
-			"             [--slo CLASS=Q:SECONDS]... [--control-period S]\n");
-	va_end(ap);
-	exit(2);
+			"             [--slo CLASS=Q:SECONDS]... [--control-period S]\n", fmt, ap);
 }
 
+/* A failure at run time: exit 1. */
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	fprintf(stderr, PROG ": ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
+	rp_vdie(PROG, 1, "\n", fmt, ap);
 }
 
 static void series_add(struct series *s, uint64_t ns)
@@ -992,21 +987,6 @@ static void take_completions(void)
 
 /* ---------------------------------------------------------------- main */
 
-static bool parse_uint_arg(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-	unsigned long v;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (*end != 0 || errno == ERANGE || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 static void parse_args(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -1025,7 +1005,7 @@ static void parse_args(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	unsigned long v;
+	unsigned long long v;
 	double d;
 	int ch;
 
@@ -1033,7 +1013,7 @@ static void parse_args(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
-			if (!parse_uint_arg(optarg, 65535, &v))
+			if (!rp_parse_uint(optarg, 65535, &v))
 				die_usage("--port '%s': not a port number 0..65535", optarg);
 			cfg.port = (unsigned)v;
 			break;
@@ -1041,7 +1021,7 @@ static void parse_args(int argc, char **argv)
 			cfg.listen_addr = optarg;
 			break;
 		case 'w':
-			if (!parse_uint_arg(optarg, MAX_WORKERS_HTTPD, &v) || v == 0)
+			if (!rp_parse_uint(optarg, MAX_WORKERS_HTTPD, &v) || v == 0)
 				die_usage("--workers '%s': not a count 1..%u", optarg, MAX_WORKERS_HTTPD);
 			cfg.workers = (unsigned)v;
 			break;
@@ -1076,7 +1056,7 @@ static void parse_args(int argc, char **argv)
 			cfg.grace_s = d;
 			break;
 		case 'c':
-			if (!parse_uint_arg(optarg, 1000000, &v) || v == 0)
+			if (!rp_parse_uint(optarg, 1000000, &v) || v == 0)
 				die_usage("--max-connections '%s': not a count 1..1000000", optarg);
 			cfg.max_connections = (unsigned)v;
 			break;

@@ -47,6 +47,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "spec.h"
+
 #define PROG "loadgen"
 #define MAX_CLASSES 8
 
@@ -91,32 +93,27 @@ static unsigned nconns, failures;
 static size_t done_count;
 static struct rq *wait_head, **wait_tail = &wait_head;
 
+
+/* A bad command line: the message and the usage, exit 2. */
 static void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die_usage(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	fprintf(stderr, PROG ": ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\nusage: " PROG " --port N [--host ADDR] --rate R --duration S [--us N]\n"
+	rp_vdie(PROG, 2, "\nusage: " PROG " --port N [--host ADDR] --rate R --duration S [--us N]\n"
 			"       [--mix vip:10,normal:30,batch:60] [--dist fixed|pareto]\n"
-			"       [--max-conns N] [--drain S] [--out FILE]\n");
-	va_end(ap);
-	exit(2);
+			"       [--max-conns N] [--drain S] [--out FILE]\n", fmt, ap);
 }
 
+/* A failure at run time: exit 1. */
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	fprintf(stderr, PROG ": ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
+	rp_vdie(PROG, 1, "\n", fmt, ap);
 }
 
 static uint64_t now_ns(void)

@@ -89,16 +89,6 @@ static void usage(FILE *f)
 "All times are seconds of replay time (the trace's, after --time-scale).\n");
 }
 
-/* "ripen-replay: <message><tail>" on stderr, then exit(code). */
-static void vdie(int code, const char *tail, const char *fmt, va_list ap)
-	__attribute__((noreturn, format(printf, 3, 0)));
-static void vdie(int code, const char *tail, const char *fmt, va_list ap)
-{
-	fprintf(stderr, PROG ": ");
-	vfprintf(stderr, fmt, ap);
-	fputs(tail, stderr);
-	exit(code);
-}
 
 /* Bad command line: exit 2, with a pointer to --help. */
 static void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -107,7 +97,7 @@ static void die_usage(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vdie(2, "\n(" PROG " --help for the options)\n", fmt, ap);
+	rp_vdie(PROG, 2, "\n(" PROG " --help for the options)\n", fmt, ap);
 }
 
 /* Anything else that stops the run: exit 1. */
@@ -117,7 +107,7 @@ static void die(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vdie(1, "\n", fmt, ap);
+	rp_vdie(PROG, 1, "\n", fmt, ap);
 }
 
 static void *xcalloc(size_t n, size_t size)
@@ -130,22 +120,6 @@ static void *xcalloc(size_t n, size_t size)
 }
 
 /* ------------------------------------------------------------- numbers */
-
-/* A whole string as an unsigned integer (decimal, no sign). */
-static bool parse_uint(const char *s, unsigned long long max, unsigned long long *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*end != 0 || errno == ERANGE || v > max)
-		return false;
-	*out = v;
-	return true;
-}
 
 /* Seconds to integer nanoseconds, for values validated to lie in [0, 2^62 ns). */
 static uint64_t s_to_ns(double s)
@@ -279,7 +253,7 @@ static void parse_args(int argc, char **argv, struct config *c)
 			c->time_scale = d;
 			break;
 		case OPT_LIMIT:
-			if (!parse_uint(optarg, SIZE_MAX, &u) || u == 0)
+			if (!rp_parse_uint(optarg, SIZE_MAX, &u) || u == 0)
 				die_usage("--limit: bad value '%s' (an integer >= 1)", optarg);
 			c->limit = u;
 			break;
@@ -300,7 +274,7 @@ static void parse_args(int argc, char **argv, struct config *c)
 			break;
 		}
 		case OPT_WORKERS:
-			if (!parse_uint(optarg, SIM_MAX_WORKERS, &u) || u == 0)
+			if (!rp_parse_uint(optarg, SIM_MAX_WORKERS, &u) || u == 0)
 				die_usage("--workers: bad value '%s' (an integer 1..%u; live: "
 					  "1..%u)", optarg, SIM_MAX_WORKERS, RIPEN_MAX_WORKERS);
 			c->workers = (unsigned)u;
@@ -328,7 +302,7 @@ static void parse_args(int argc, char **argv, struct config *c)
 					die_usage("--sla: bad class in '%s'", optarg);
 				memcpy(cls, optarg, (size_t)(eq - optarg));
 				cls[eq - optarg] = 0;
-				if (!parse_uint(cls, UINT32_MAX, &u))
+				if (!rp_parse_uint(cls, UINT32_MAX, &u))
 					die_usage("--sla: bad class '%s' in '%s' (an integer "
 						  "0..%u)", cls, optarg, UINT32_MAX);
 				if (!rp_parse_num(eq + 1, &d) || d < 0)
@@ -369,7 +343,7 @@ static void parse_args(int argc, char **argv, struct config *c)
 			cls[eq - optarg] = 0;
 			memcpy(q, eq + 1, (size_t)(colon - eq - 1));
 			q[colon - eq - 1] = 0;
-			if (!parse_uint(cls, 65535, &u))
+			if (!rp_parse_uint(cls, 65535, &u))
 				die_usage("--slo: bad class '%s' in '%s' (an integer 0..65535)", cls,
 					  optarg);
 			if (slo_of(c, (uint32_t)u) != NULL)
@@ -391,7 +365,7 @@ static void parse_args(int argc, char **argv, struct config *c)
 			c->control_ns = s_to_ns(d);
 			break;
 		case OPT_CONTROL_WINDOW:
-			if (!parse_uint(optarg, 1000000, &u) || u == 0)
+			if (!rp_parse_uint(optarg, 1000000, &u) || u == 0)
 				die_usage("--control-window: bad value '%s' (periods, 1..1000000)",
 					  optarg);
 			c->control_window = (unsigned)u;

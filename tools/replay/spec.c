@@ -10,23 +10,6 @@
 
 #include "spec.h"
 
-/* A whole string as a finite double. */
-bool rp_parse_num(const char *s, double *out)
-{
-	char *end;
-	double v;
-
-	if (s == NULL || *s == 0 || strchr(" \t\n", *s) != NULL)
-		return false;
-	errno = 0;
-	v = strtod(s, &end);
-	if (*end != 0 || end == s || !isfinite(v) || errno == ERANGE)
-		return false;
-	*out = v;
-	return true;
-}
-
-
 /*
  * Build a policy from SPEC with the library's public constructors. NULL
  * with a reason in why when the spec is bad (or without memory).

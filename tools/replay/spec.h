@@ -1,6 +1,7 @@
 /*
- * Policy specs, the command-line language of ripen-replay's --policy and
- * examples/httpd's --policy:
+ * Command-line helpers shared by ripen-replay and examples/httpd: the die
+ * helper, whole-string numbers, and policy specs, the language of both
+ * tools' --policy:
  *
  *   fifo | static | edf | linear:TAU | additive:TAU | weights:W0,W1,...:SPEC
  *
@@ -11,12 +12,21 @@
 #ifndef RIPEN_REPLAY_SPEC_H
 #define RIPEN_REPLAY_SPEC_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "ripen.h"
 
 #define RP_SPEC_MAX_NESTING 16
+
+/* "PROG: <message><tail>" on stderr, then exit(code): the tools' die
+ * helpers (ripen-replay, examples/httpd's server and load generator). */
+void rp_vdie(const char *prog, int code, const char *tail, const char *fmt, va_list ap)
+	__attribute__((noreturn, format(printf, 4, 0)));
+
+/* A whole string as an unsigned decimal integer at most max (no sign). */
+bool rp_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
 
 /* A whole string as a finite double: no leading blank, nothing after it. */
 bool rp_parse_num(const char *s, double *out);
