@@ -340,6 +340,13 @@ RIPEN_API struct ripen_policy *ripen_policy_edf(void);		/* earliest deadline_ns 
  * at or beyond n weigh 1. Weights must be finite. */
 RIPEN_API struct ripen_policy *ripen_policy_class_weights(const double *w, size_t n,
 							  struct ripen_policy *inner);
+/* The class's weight multiplies the score `inner` gives (static, linear or
+ * additive aging, or custom; other inners: NULL): w * (base + wait/tau)
+ * over additive aging, where the weight also scales the aging rate (a
+ * time-varying order); the same as class weights over static and linear.
+ * Classes at or beyond n weigh 1; weights must be finite. */
+RIPEN_API struct ripen_policy *ripen_policy_class_scaled(const double *w, size_t n,
+							 struct ripen_policy *inner);
 RIPEN_API struct ripen_policy *ripen_policy_custom(ripen_score_fn *fn, void *policy_ctx,
 						   unsigned flags, void (*ctx_free)(void *));
 /* Free a policy never handed to a pool. NULL is a no-op. */
@@ -523,7 +530,8 @@ RIPEN_API int ripen_pool_unwatch(struct ripen_pool *pool, uint32_t id);
  * Per-class objectives on the wait, met by a controller that tunes the
  * pool's policy on its own (runtime/adapt.c has the law): "class 1: p95 of
  * the wait <= 2 ms". ripen_pool_adapt installs a class-weighted linear
- * aging policy, score = w[class] * base * (1 + wait / tau), and then, every
+ * aging policy, score = w[class] * base * (1 + wait / tau) (or, with
+ * opts.aging = RIPEN_AGING_ADDITIVE, w[class] * (base + wait / tau)), and then, every
  * period, on the rebalancer thread, reads each objective's quantile over
  * the last window and moves the weights and tau by bounded steps: only
  * the most important missing class gains, by (1 + step); classes met with
@@ -540,6 +548,16 @@ RIPEN_API int ripen_pool_unwatch(struct ripen_pool *pool, uint32_t id);
  * weights are in ripen_metrics_write (ripen_adaptive_*). A class that has
  * tasks queued but none started in a window counts as missing.
  */
+/* The aging the controller tunes. LINEAR (the default): score =
+ * w[class] * base * (1 + wait / tau); a task of base 0 never ages.
+ * ADDITIVE: score = w[class] * (base + wait / tau)
+ * (ripen_policy_class_scaled over additive aging): every task ages, at a
+ * rate its class's weight scales. */
+enum ripen_aging {
+	RIPEN_AGING_LINEAR = 0,
+	RIPEN_AGING_ADDITIVE = 1,
+};
+
 struct ripen_objective {
 	uint32_t class_id;	/* < RIPEN_MAX_CLASSES */
 	double quantile;	/* in (0, 1) */
@@ -561,6 +579,7 @@ struct ripen_adaptive_opts {
 	double w_min RIPEN_DEFAULT(0);	/* least weight of a pursued class; 0 = 1/64 */
 	ripen_watch_fn *fn RIPEN_DEFAULT(nullptr); /* infeasibility events; NULL = none */
 	void *arg RIPEN_DEFAULT(nullptr);
+	unsigned aging RIPEN_DEFAULT(0); /* the form the weights and tau tune: RIPEN_AGING_* */
 };
 #define RIPEN_ADAPTIVE_OPTS_INIT RIPEN_INIT_SIZE_(struct ripen_adaptive_opts)
 

@@ -20,6 +20,7 @@ enum ripen__policy_kind {
 	RIPEN_POL_ADDITIVE,
 	RIPEN_POL_EDF,
 	RIPEN_POL_CLASS_WEIGHTS,
+	RIPEN_POL_CLASS_SCALED,
 	RIPEN_POL_CUSTOM,
 };
 
@@ -27,9 +28,9 @@ struct ripen_policy {
 	enum ripen__policy_kind kind;
 	bool time_varying;		/* keys must be recomputed as time passes */
 	double tau_ns;			/* aging */
-	double *weights;		/* class weights */
+	double *weights;		/* class weights, class scaled */
 	size_t nweights;
-	struct ripen_policy *inner;	/* class weights */
+	struct ripen_policy *inner;	/* class weights, class scaled */
 	ripen_score_fn *fn;		/* custom */
 	void *ctx;
 	void (*ctx_free)(void *);
@@ -40,7 +41,7 @@ struct ripen_policy {
  * time-varying policies read it). *bad is set when a custom score was NaN or
  * infinite (the key is then RIPEN_KEY_LOWEST, below every other). Never 0.
  * `factors` (NULL: none) are the pool's per-class weight factors, which
- * class weights multiply in (watch.c's DOWNGRADE; metrics-internal.h).
+ * class weights and class scaling multiply in (watch.c's DOWNGRADE; metrics-internal.h).
  * Caller is inside an RCU read-side section if p or pool_ctx came from a
  * pool.
  */

@@ -20,7 +20,17 @@
  *    entries of all heaps compare at one instant (rebalance.c).
  *
  * Class weights multiply the base before the inner policy scores it: static
- * inner gives w * base, linear inner w * base * (1 + wait/tau).
+ * inner gives w * base, linear inner w * base * (1 + wait/tau). Class
+ * scaling multiplies the inner policy's whole score instead: the same for
+ * static and linear inners, but over additive aging it gives
+ * w * (base + wait/tau), where a class's weight also scales how fast its
+ * tasks age, so a light class stays below a heavy one instead of catching
+ * up after (w_heavy - w_light) * base * tau of waiting. That is the form the
+ * adaptive controller needs over additive aging (its "given up" class must
+ * drop below the others, adapt.c), and it is time-varying: two tasks of
+ * classes of different weights age at different rates, so their lines
+ * cross. Linear aging gives a task of base 0 no aging at all, which is why
+ * the controller offers both (watch.c).
  *
  * Linear aging is meant for non-negative bases: a negative base gets more
  * negative as it waits (that is the formula).
@@ -116,6 +126,24 @@ fail:
 	return NULL;
 }
 
+struct ripen_policy *ripen_policy_class_scaled(const double *w, size_t n,
+					       struct ripen_policy *inner)
+{
+	struct ripen_policy *p;
+
+	if (inner != NULL && inner->kind != RIPEN_POL_STATIC && inner->kind != RIPEN_POL_LINEAR &&
+	    inner->kind != RIPEN_POL_ADDITIVE && inner->kind != RIPEN_POL_CUSTOM) {
+		ripen_policy_free(inner); /* no score to scale; owned by the callee */
+		return NULL;
+	}
+	p = ripen_policy_class_weights(w, n, inner); /* the same checks; takes inner */
+	if (p != NULL) {
+		p->kind = RIPEN_POL_CLASS_SCALED;
+		p->time_varying = p->inner->kind != RIPEN_POL_STATIC;
+	}
+	return p;
+}
+
 struct ripen_policy *ripen_policy_custom(ripen_score_fn *fn, void *policy_ctx, unsigned flags,
 					 void (*ctx_free)(void *))
 {
@@ -156,7 +184,8 @@ void ripen__policy_spec(const struct ripen_policy *p, char *buf, size_t len)
 	case RIPEN_POL_EDF: n = snprintf(buf, len, "edf"); break;
 	case RIPEN_POL_CUSTOM: n = snprintf(buf, len, "custom"); break;
 	case RIPEN_POL_CLASS_WEIGHTS:
-		n = snprintf(buf, len, "weights:");
+	case RIPEN_POL_CLASS_SCALED:
+		n = snprintf(buf, len, p->kind == RIPEN_POL_CLASS_WEIGHTS ? "weights:" : "scaled:");
 		for (size_t i = 0; i < p->nweights && n >= 0 && (size_t)n < len; i++)
 			n += snprintf(buf + n, len - (size_t)n, "%s%.9g", i ? "," : "", p->weights[i]);
 		if (n >= 0 && (size_t)n < len) {
@@ -167,6 +196,40 @@ void ripen__policy_spec(const struct ripen_policy *p, char *buf, size_t len)
 		return;
 	}
 	(void)n;
+}
+
+/* A custom policy's score, with the callback mark set around the call. */
+static double custom_score(const struct ripen_policy *p, const struct ripen_task_view *v,
+			   uint64_t ref_ns)
+{
+	unsigned char outer = ripen__in_callback;
+	double s;
+
+	ripen__in_callback = RIPEN_CB_SCORE;
+	s = p->fn(v, ref_ns, p->ctx);
+	ripen__in_callback = outer;
+	return s;
+}
+
+/* The score of an inner policy of class scaling at ref_ns (the kinds the
+ * constructor admits). */
+static double scaled_inner_score(const struct ripen_policy *p, const struct ripen_task_view *v,
+				 uint64_t ref_ns)
+{
+	double wait = ref_ns > v->submit_ns ? (double)(ref_ns - v->submit_ns) : 0.0;
+
+	switch (p->kind) {
+	case RIPEN_POL_STATIC:
+		return v->base;
+	case RIPEN_POL_LINEAR:
+		return v->base * (1.0 + wait / p->tau_ns);
+	case RIPEN_POL_ADDITIVE:
+		return v->base + wait / p->tau_ns;
+	case RIPEN_POL_CUSTOM:
+		return custom_score(p, v, ref_ns);
+	default:
+		RIPEN_DIE("class scaling over policy kind %d", (int)p->kind);
+	}
 }
 
 uint64_t ripen__policy_key(const struct ripen_policy *p, const struct ripen_task_view *v,
@@ -199,13 +262,21 @@ uint64_t ripen__policy_key(const struct ripen_policy *p, const struct ripen_task
 			w.base *= ripen__class_factor(factors, v->class_id);
 		return ripen__policy_key(p->inner, &w, seq, ref_ns, NULL, bad);
 	}
-	case RIPEN_POL_CUSTOM: {
-		unsigned char outer = ripen__in_callback;
-		double s;
+	case RIPEN_POL_CLASS_SCALED: {
+		double s = scaled_inner_score(p->inner, v, ref_ns);
 
-		ripen__in_callback = RIPEN_CB_SCORE;
-		s = p->fn(v, ref_ns, p->ctx);
-		ripen__in_callback = outer;
+		if (v->class_id < p->nweights)
+			s *= p->weights[v->class_id];
+		if (factors != NULL)
+			s *= ripen__class_factor(factors, v->class_id);
+		if (!isfinite(s)) {
+			*bad = true; /* a NaN or overflowing score: lowest, counted */
+			return RIPEN_KEY_LOWEST;
+		}
+		return ripen__score_key(s);
+	}
+	case RIPEN_POL_CUSTOM: {
+		double s = custom_score(p, v, ref_ns);
 
 		if (!isfinite(s)) {
 			*bad = true;

@@ -89,6 +89,7 @@ struct adaptive {
 	double measured[RIPEN__ADAPT_MAX];
 	uint32_t max_class;
 	uint64_t period, next_step;
+	unsigned aging;			/* RIPEN_AGING_*: the form of adaptive_policy */
 	double tau_applied;
 	ripen_watch_fn *fn;
 	void *arg;
@@ -454,16 +455,23 @@ int ripen_pool_unwatch(struct ripen_pool *pool, uint32_t id)
 
 /* ---------------------------------------------------- the controller */
 
-/* The controller's policy at tau: class weights of 1 over linear aging
- * (the controller's weights come in as the classes' factors). */
+/* The controller's policy at tau: class weights of 1 over linear aging, or
+ * class scaling of 1 over additive aging (the controller's weights come in
+ * as the classes' factors, which both multiply in). */
 static struct ripen_policy *adaptive_policy(const struct adaptive *ad, double tau_s)
 {
 	size_t n = (size_t)ad->max_class + 1;
 	double w[RIPEN_MAX_CLASSES];
-	struct ripen_policy *inner = ripen_policy_linear_aging(tau_s);
 
 	for (size_t i = 0; i < n; i++)
 		w[i] = 1.0;
+	if (ad->aging == RIPEN_AGING_ADDITIVE) {
+		struct ripen_policy *inner = ripen_policy_additive_aging(tau_s);
+
+		return inner ? ripen_policy_class_scaled(w, n, inner) : NULL;
+	}
+	struct ripen_policy *inner = ripen_policy_linear_aging(tau_s);
+
 	return inner ? ripen_policy_class_weights(w, n, inner) : NULL;
 }
 
@@ -484,7 +492,8 @@ int ripen_pool_adapt(struct ripen_pool *pool, const struct ripen_adaptive_opts *
 	if (ripen__in_callback == RIPEN_CB_SCORE || ripen__in_callback == RIPEN_CB_TRIGGER)
 		return -EDEADLK;
 	memcpy(&o, opts, opts->size);
-	if (o.objectives == NULL || o.n == 0 || o.n > RIPEN__ADAPT_MAX)
+	if (o.objectives == NULL || o.n == 0 || o.n > RIPEN__ADAPT_MAX ||
+	    (o.aging != RIPEN_AGING_LINEAR && o.aging != RIPEN_AGING_ADDITIVE))
 		return -EINVAL;
 	for (size_t i = 0; i < o.n; i++) {
 		if (o.objectives[i].class_id >= RIPEN_MAX_CLASSES)
@@ -536,6 +545,7 @@ int ripen_pool_adapt(struct ripen_pool *pool, const struct ripen_adaptive_opts *
 		return -ESHUTDOWN;
 	}
 	ad->period = o.period_ns;
+	ad->aging = o.aging;
 	for (size_t i = 0; i < RIPEN__ADAPT_MAX; i++)
 		ad->measured[i] = NAN; /* none yet */
 	ad->fn = o.fn;

@@ -110,6 +110,9 @@ static void bad_input_is_refused(void)
 	o.tau_max_s = 1;
 	CHECK_EQ(ripen_pool_adapt(pool, &o), -EINVAL);
 	o.tau_min_s = o.tau_max_s = 0;
+	o.aging = 2; /* no such form */
+	CHECK_EQ(ripen_pool_adapt(pool, &o), -EINVAL);
+	o.aging = RIPEN_AGING_LINEAR;
 	CHECK_EQ(ripen_pool_adapt(off, &o), -ENOTSUP);
 	CHECK_EQ(ripen_pool_adapt(norebal, &o), -ENOTSUP);
 	CHECK_EQ(ripen_pool_adapt_stop(pool), -EALREADY);
@@ -360,6 +363,100 @@ static void queued_but_not_started_counts_as_missing(void)
 	ripen_pool_destroy(pool);
 }
 
+/*
+ * The aging form. One worker; class 2 (base 1) keeps 20 tasks of 1 ms
+ * queued (each tops the queue up before it spins, so it never runs dry);
+ * one class-1 task of base 0 is queued behind them. tau is held at 10 ms
+ * (its clamp is one point). Under linear aging its score is w * 0 * (1 +
+ * wait/tau) = 0, below every class-2 task's (positive) score for as long
+ * as the stream lasts, by construction: it starts only once the stream
+ * stops. Under additive aging, w * (0 + wait/tau) passes a fresh class-2
+ * task's w2 * (1 + ...) within tens of ms (w2 <= 1 = w1): it must start
+ * while the stream still runs (allowed 10 s).
+ */
+static struct ripen_pool *zpool;
+static atomic_bool z_feeding;	/* seq_cst: test bookkeeping */
+static atomic_uint z_queued;
+static atomic_bool z_started, z_started_while_feeding;
+
+static void z_top_up(void);
+
+static void z_stream(void *arg)
+{
+	atomic_fetch_sub(&z_queued, 1);
+	z_top_up();
+	spin(arg);
+}
+
+static void z_top_up(void)
+{
+	while (atomic_load(&z_feeding) && atomic_load(&z_queued) < 20) {
+		struct ripen_task_opts to = RIPEN_TASK_OPTS_INIT;
+
+		to.base = 1;
+		to.class_id = 2;
+		atomic_fetch_add(&z_queued, 1);
+		CHECK_OK(ripen_submit(zpool, z_stream, (void *)(uintptr_t)MS, &to, NULL));
+	}
+}
+
+static void z_low(void *arg)
+{
+	(void)arg;
+	atomic_store(&z_started_while_feeding, atomic_load(&z_feeding));
+	atomic_store(&z_started, true);
+}
+
+static void aging_form(unsigned aging)
+{
+	struct ripen_objective ob[2] = { { .class_id = 1, .quantile = 0.95, .target_s = 60 },
+					 { .class_id = 2, .quantile = 0.95, .target_s = 60 } };
+	struct ripen_adaptive_opts o = RIPEN_ADAPTIVE_OPTS_INIT;
+	struct ripen_task_opts to = RIPEN_TASK_OPTS_INIT;
+	struct ripen_task *t;
+	uint64_t t0;
+
+	zpool = make_pool(1, 0, false);
+	atomic_store(&z_feeding, true);
+	atomic_store(&z_queued, 0);
+	atomic_store(&z_started, false);
+	o.objectives = ob;
+	o.n = 2;
+	o.period_ns = 50 * MS;
+	o.tau0_s = o.tau_min_s = o.tau_max_s = 0.01;
+	o.aging = aging;
+	CHECK_OK(ripen_pool_adapt(zpool, &o));
+	z_top_up();
+	usleep(5000);
+	to.base = 0;
+	to.class_id = 1;
+	CHECK_OK(ripen_submit(zpool, z_low, NULL, &to, &t));
+	/* additive: it starts on its own; linear: 300 ms in which it cannot */
+	t0 = ripen_now_ns();
+	while (!atomic_load(&z_started) &&
+	       ripen_now_ns() - t0 < (aging == RIPEN_AGING_ADDITIVE ? 10000 : 300) * MS)
+		usleep(1000);
+	atomic_store(&z_feeding, false);
+	CHECK_OK(ripen_task_wait(t, -1));
+	ripen_task_release(t);
+	printf("# aging %u: the base-0 task started %s the stream stopped (%.1f ms)\n", aging,
+	       atomic_load(&z_started_while_feeding) ? "before" : "after",
+	       (double)(ripen_now_ns() - t0) / 1e6);
+	CHECK_EQ(atomic_load(&z_started_while_feeding), aging == RIPEN_AGING_ADDITIVE);
+	CHECK_OK(ripen_pool_wait_idle(zpool, -1));
+	ripen_pool_destroy(zpool);
+}
+
+static void linear_aging_never_ages_base_zero(void)
+{
+	aging_form(RIPEN_AGING_LINEAR);
+}
+
+static void additive_aging_ages_every_class(void)
+{
+	aging_form(RIPEN_AGING_ADDITIVE);
+}
+
 /* A paused pool starts nothing, so every class would look starved: the
  * controller takes no step until the pool runs. */
 static void a_paused_pool_holds_the_controller(void)
@@ -466,6 +563,7 @@ static void steps_are_trace_records(void)
 }
 
 TEST_MAIN(T(bad_input_is_refused), T(first_moves_favour_the_missing_class),
+	  T(linear_aging_never_ages_base_zero), T(additive_aging_ages_every_class),
 	  T(impossible_objectives_shed_only_where_allowed),
 	  T(queued_but_not_started_counts_as_missing), T(a_paused_pool_holds_the_controller),
 	  T(steps_are_trace_records))

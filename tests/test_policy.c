@@ -60,6 +60,16 @@ static void constructors_reject_bad_parameters(void)
 	CHECK(ripen_policy_class_weights(w, 0, ripen_policy_static()) == NULL);
 	CHECK(ripen_policy_class_weights(badw, 2, ripen_policy_static()) == NULL);
 	CHECK(ripen_policy_class_weights(w, 2, NULL) == NULL);
+	CHECK(ripen_policy_class_scaled(NULL, 2, ripen_policy_static()) == NULL);
+	CHECK(ripen_policy_class_scaled(badw, 2, ripen_policy_additive_aging(1)) == NULL);
+	CHECK(ripen_policy_class_scaled(w, 2, NULL) == NULL);
+	/* only a score can be scaled: not FIFO's or EDF's keys, nor weights */
+	CHECK(ripen_policy_class_scaled(w, 2, ripen_policy_fifo()) == NULL);
+	CHECK(ripen_policy_class_scaled(w, 2, ripen_policy_edf()) == NULL);
+	CHECK(ripen_policy_class_scaled(w, 2, ripen_policy_class_weights(w, 2, ripen_policy_static())) ==
+	      NULL);
+	ripen_policy_free(ripen_policy_class_scaled(w, 2, ripen_policy_additive_aging(1)));
+	ripen_policy_free(ripen_policy_class_scaled(w, 2, ripen_policy_custom(zero_score, NULL, 0, NULL)));
 	CHECK(ripen_policy_custom(NULL, NULL, 0, NULL) == NULL);
 	CHECK(ripen_policy_custom(zero_score, NULL, 0x80, NULL) == NULL);
 	CHECK_EQ(ripen_pool_set_policy(p, NULL), -EINVAL);

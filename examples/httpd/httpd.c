@@ -37,7 +37,8 @@
  *           adaptive with one --slo per objective (most important first;
  *           CLASS is vip, normal or batch; Q the quantile of the wait, in
  *           (0, 1)): ripen_pool_adapt tunes the class weights and tau every
- *           --control-period (default 0.5 s);
+ *           --control-period (default 0.5 s), of linear aging, or of
+ *           class-scaled additive aging with --policy adaptive:additive;
  *   glib    GThreadPool (exclusive threads); --policy static installs a
  *           sort function (higher base first, then arrival order), fifo
  *           none. It sorts once, at push, so it cannot age;
@@ -186,6 +187,13 @@ static struct {
 } st;
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull; /* loop thread: the Pareto draws */
+
+/* --policy adaptive (linear aging), adaptive:linear or adaptive:additive. */
+static bool is_adaptive(const char *spec)
+{
+	return strcmp(spec, "adaptive") == 0 || strcmp(spec, "adaptive:linear") == 0 ||
+	       strcmp(spec, "adaptive:additive") == 0;
+}
 
 
 /* A bad command line: the message and the usage, exit 2. */
@@ -440,7 +448,7 @@ static void backend_start(void)
 	case BACKEND_RIPEN: {
 		struct ripen_pool_opts o = RIPEN_POOL_OPTS_INIT;
 
-		if (strcmp(cfg.policy_spec, "adaptive") == 0)
+		if (is_adaptive(cfg.policy_spec))
 			p = ripen_policy_static(); /* until ripen_pool_adapt below */
 		else
 			p = rp_policy_parse(cfg.policy_spec, why, sizeof(why));
@@ -469,6 +477,8 @@ static void backend_start(void)
 			ao.objectives = cfg.slo;
 			ao.n = cfg.nslo;
 			ao.period_ns = (uint64_t)(cfg.control_period_s * 1e9);
+			ao.aging = strcmp(cfg.policy_spec, "adaptive:additive") == 0 ?
+				   RIPEN_AGING_ADDITIVE : RIPEN_AGING_LINEAR;
 			rc = ripen_pool_adapt(pool, &ao);
 			if (rc != 0)
 				die("ripen_pool_adapt: %s", ripen_strerror(rc));
@@ -1113,7 +1123,7 @@ static void parse_args(int argc, char **argv)
 		die_usage("--backend fifo takes only --policy fifo");
 	if (cfg.start_paused && cfg.backend != BACKEND_RIPEN)
 		die_usage("--start-paused needs --backend ripen");
-	if ((strcmp(cfg.policy_spec, "adaptive") == 0) != (cfg.nslo > 0))
+	if (is_adaptive(cfg.policy_spec) != (cfg.nslo > 0))
 		die_usage("--policy adaptive and --slo go together (--backend ripen)");
 }
 

@@ -312,10 +312,10 @@ def other_backends(httpd, tmp, glib):
             stop(p)
 
 
-def adaptive(httpd, tmp):
-    """--policy adaptive: the controller runs (its steps count) and its
-    series are in /metrics, which promtool accepts."""
-    p, port = start(httpd, tmp, "--backend", "ripen", "--workers", "1", "--policy", "adaptive",
+def adaptive(httpd, tmp, spec="adaptive"):
+    """--policy adaptive (and adaptive:additive): the controller runs (its
+    steps count) and its series are in /metrics, which promtool accepts."""
+    p, port = start(httpd, tmp, "--backend", "ripen", "--workers", "1", "--policy", spec,
                     "--slo", "vip=0.99:0.005", "--slo", "batch=0.99:2", "--control-period", "0.05")
     try:
         threads, results = burst(port, [("vip", True), ("batch", False)] * 10)
@@ -371,6 +371,7 @@ def main():
             hostile(httpd, tmp)
             other_backends(httpd, tmp, glib)
             adaptive(httpd, tmp)
+            adaptive(httpd, tmp, "adaptive:additive")
             bad_command_lines(httpd)
         except Exception as e:  # noqa: BLE001
             fail("%s: %s" % (type(e).__name__, e))

@@ -333,8 +333,44 @@ def test_adaptive_sees_starving_class():
     assert met["adaptive"] == {1: True, 2: True}, met
 
 
+def test_adaptive_additive_form():
+    """Class 1's tasks have base 0, under a stream of class-2 tasks of base 1
+    at 98% load, with tau held at 0.1 s (--control-tau 0.1:0.1). Linear
+    aging can never lift a base of 0 (w * 0 * (1 + wait/tau) = 0), so
+    adaptive (linear) misses class 1's objective however it moves the
+    weights, as static does; adaptive:additive (w * (base + wait/tau))
+    meets it. Both forms run in one invocation, and scaled: specs parse. (A
+    simulator that ignores the form: mutant sim-form-ignored.)"""
+    import random
+    rng = random.Random(11)
+    rows, t = [], 0.0
+    while t < 40:
+        t += rng.expovariate(0.98 / 0.002)
+        cls = 1 if rng.random() < 0.05 else 2
+        rows.append((round(t, 6), round(rng.expovariate(1 / 0.002), 6), 0 if cls == 1 else 1, cls))
+    trace = write_csv("zero.csv", rows)
+    js = os.path.join(TMP, "zero.json")
+    r = run("--policy", "adaptive", "--policy", "adaptive:additive", "--policy",
+            "scaled:1,1,0.5:additive:1", "--slo", "2=0.95:2", "--slo", "1=0.95:1",
+            "--control-tau", "0.1:0.1", "--json", js, trace, check_rc=0)
+    doc = json.load(open(js))
+    met = {p["policy"]: {c["class"]: c["objective_met"] for c in p["classes"]} for p in doc["policies"]}
+    assert met["adaptive"][1] is False, met
+    assert met["adaptive:additive"] == {1: True, 2: True}, met
+    assert "adaptive:additive: " in r.stdout and "control steps" in r.stdout, r.stdout
+    for args, words in ((["--policy", "adaptive", "--policy", "adaptive:linear"], "at most once"),
+                        (["--policy", "adaptive", "--policy", "adaptive:additive",
+                          "--control-log", os.path.join(TMP, "x.csv")], "one --policy adaptive"),
+                        (["--policy", "adaptive:quadratic"], "bad spec"),
+                        (["--policy", "scaled:1,2:fifo"], "scales a score"),
+                        (["--policy", "scaled:1,x:static"], "not a finite number")):
+        e = run(*(args + ["--slo", "1=0.5:1", trace]), check_rc=2)
+        assert words in e.stderr, (args, e.stderr)
+
+
 CASES.append(test_adaptive)
 CASES.append(test_adaptive_sees_starving_class)
+CASES.append(test_adaptive_additive_form)
 
 
 def main():

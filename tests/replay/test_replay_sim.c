@@ -212,6 +212,29 @@ static void edf_and_weights(void)
 	       false, ww);
 }
 
+/*
+ * Class scaling over additive aging, weights 1 (class 0) and 0.5 (class
+ * 1), tau 10 ns, exact: A(0,100,1,c0) B(1,1,6,c1) C(2,1,2,c0). At t=100,
+ * B = 0.5 (6 + 99/10) = 7.95 and C = 1 (2 + 98/10) = 11.8: C at 100 (wait
+ * 98), B at 101 (wait 100). Class weights (0.5 * 6 + 9.9 = 12.9) and plain
+ * additive aging (15.9) would both start B first: the weight scales B's
+ * aging too.
+ */
+static void scaled_additive(void)
+{
+	static const struct spec s[] = { { 0, 100, 1, 0, 0 }, { 1, 1, 6, 1, 0 }, { 2, 1, 2, 0, 0 } };
+	static const uint64_t want[] = { 0, 100, 98 }, want_weights[] = { 0, 99, 99 };
+	static const double weights[] = { 1, 0.5 };
+
+	expect(s, 3, ripen_policy_class_scaled(weights, 2, ripen_policy_additive_aging(1e-8)), 1,
+	       2000000, true, want);
+	expect(s, 3, ripen_policy_class_weights(weights, 2, ripen_policy_additive_aging(1e-8)), 1,
+	       2000000, true, want_weights);
+	/* on the re-key grid (period 50): keyed at 100, the same order */
+	expect(s, 3, ripen_policy_class_scaled(weights, 2, ripen_policy_additive_aging(1e-8)), 1,
+	       50, false, want);
+}
+
 /* ------------------------------------------------ naive reference model */
 
 /*
@@ -310,13 +333,14 @@ static void random_traces_match_reference(void)
 			t[i].class_id = (uint32_t)(test_rand(&seed) % 3);
 			t[i].deadline_ns = test_rand(&seed) % 3 ? at + test_rand(&seed) % 30 : 0;
 		}
-		switch (r % 7) {
+		switch (r % 8) {
 		case 0: p = ripen_policy_fifo(); break;
 		case 1: p = ripen_policy_static(); break;
 		case 2: p = ripen_policy_linear_aging(5e-9); break;
 		case 3: p = ripen_policy_additive_aging(3e-9); break;
 		case 4: p = ripen_policy_edf(); break;
 		case 5: p = ripen_policy_class_weights(w, 3, ripen_policy_static()); break;
+		case 6: p = ripen_policy_class_scaled(w, 3, ripen_policy_additive_aging(3e-9)); break;
 		default: p = ripen_policy_class_weights(w, 3, ripen_policy_linear_aging(4e-9)); break;
 		}
 		CHECK(p != NULL);
@@ -325,7 +349,7 @@ static void random_traces_match_reference(void)
 		for (size_t i = 0; i < n; i++) {
 			if (a[i] != b[i])
 				fprintf(stderr, "round %d (policy %d, %u workers, period %llu%s) "
-					"task %zu: sim %llu, reference %llu\n", r, r % 7, workers,
+					"task %zu: sim %llu, reference %llu\n", r, r % 8, workers,
 					(unsigned long long)period, exact ? ", exact" : "", i,
 					(unsigned long long)a[i], (unsigned long long)b[i]);
 			CHECK_EQ(a[i], b[i]);
@@ -368,5 +392,5 @@ static void deterministic(void)
 }
 
 TEST_MAIN(T(one_worker_static), T(one_worker_fifo), T(two_workers_static), T(two_workers_fifo),
-	  T(arrival_at_completion), T(zero_service), T(linear_rekey_period), T(additive),
+	  T(arrival_at_completion), T(zero_service), T(linear_rekey_period), T(additive), T(scaled_additive),
 	  T(edf_and_weights), T(random_traces_match_reference), T(deterministic))

@@ -1,7 +1,9 @@
 /*
  * The adaptive policy in the simulator: runtime/adapt.c's control law,
  * fed from the simulated starts, driving a class-weighted linear-aging
- * policy, score = w[class] * base * (1 + wait / tau).
+ * policy, score = w[class] * base * (1 + wait / tau), or (aging
+ * RIPEN_AGING_ADDITIVE) a class-scaled additive one, score = w[class] *
+ * (base + wait / tau): the two forms of ripen_pool_adapt.
  *
  * Measurement. At each control instant t, objective i's measured value is
  * the quantile q_i (nearest rank) of the waits of its class's tasks that
@@ -12,7 +14,8 @@
  * window holds no start and nothing of the class is queued.
  *
  * Each step whose weights or tau moved builds the new policy
- * (ripen_policy_class_weights over ripen_policy_linear_aging) and hands it
+ * (ripen_policy_class_weights over ripen_policy_linear_aging, or
+ * ripen_policy_class_scaled over ripen_policy_additive_aging) and hands it
  * to the simulator, which re-keys its queue. Every step is written to the
  * control log when one is given (CSV: t_s, tau_s, then per objective its
  * weight and measured value, then infeasible and the step's event).
@@ -41,6 +44,7 @@ struct rr_adaptive {
 	struct ripen__adapt law;
 	struct obj_track tr[RIPEN__ADAPT_MAX];
 	uint32_t max_class;
+	unsigned aging;			/* RIPEN_AGING_* */
 	uint64_t window_ns;
 	bool *started;
 	uint64_t *scratch;
@@ -77,8 +81,13 @@ static struct ripen_policy *build(struct rr_adaptive *a)
 		return NULL;
 	for (size_t c = 0; c < n; c++)
 		w[c] = ripen__adapt_weight(&a->law, (uint32_t)c);
-	inner = ripen_policy_linear_aging(a->law.tau_s);
-	p = inner ? ripen_policy_class_weights(w, n, inner) : NULL; /* takes inner */
+	if (a->aging == RIPEN_AGING_ADDITIVE) {
+		inner = ripen_policy_additive_aging(a->law.tau_s);
+		p = inner ? ripen_policy_class_scaled(w, n, inner) : NULL; /* takes inner */
+	} else {
+		inner = ripen_policy_linear_aging(a->law.tau_s);
+		p = inner ? ripen_policy_class_weights(w, n, inner) : NULL; /* takes inner */
+	}
 	free(w);
 	return p;
 }
@@ -185,9 +194,9 @@ static void start_cb(void *ctx, size_t seq, uint64_t now)
 }
 
 int rr_adaptive_new(const struct rr_task *t, size_t n, const struct ripen__adapt_objective *obj,
-		    size_t nobj, const struct ripen__adapt_params *params, uint64_t period_ns,
-		    unsigned window_periods, FILE *log, struct rr_adaptive **out,
-		    struct rr_control *ctl)
+		    size_t nobj, const struct ripen__adapt_params *params, unsigned aging,
+		    uint64_t period_ns, unsigned window_periods, FILE *log,
+		    struct rr_adaptive **out, struct rr_control *ctl)
 {
 	struct rr_adaptive *a = calloc(1, sizeof(*a));
 	int rc;
@@ -195,12 +204,14 @@ int rr_adaptive_new(const struct rr_task *t, size_t n, const struct ripen__adapt
 	if (a == NULL)
 		return -ENOMEM;
 	rc = ripen__adapt_init(&a->law, params, obj, nobj);
-	if (rc != 0 || period_ns == 0 || window_periods == 0) {
+	if (rc != 0 || period_ns == 0 || window_periods == 0 ||
+	    (aging != RIPEN_AGING_LINEAR && aging != RIPEN_AGING_ADDITIVE)) {
 		free(a);
 		return -EINVAL;
 	}
 	a->t = t;
 	a->n = n;
+	a->aging = aging;
 	a->window_ns = period_ns * window_periods;
 	a->log = log;
 	a->started = calloc(n ? n : 1, sizeof(*a->started));

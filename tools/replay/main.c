@@ -65,9 +65,11 @@ static void usage(FILE *f)
 "  --limit N           only the first N tasks by arrival\n"
 "  --policy SPEC       repeatable; default: fifo, static, linear:30, additive:30\n"
 "                      fifo | static | edf | linear:TAU | additive:TAU |\n"
-"                      weights:W0,W1,...:SPEC   (TAU in seconds) |\n"
-"                      adaptive (sim; needs --slo): class weights and tau\n"
-"                      tuned each control period to meet the objectives\n"
+"                      weights:W0,W1,...:SPEC | scaled:W0,W1,...:SPEC\n"
+"                      (TAU in seconds) | adaptive[:linear|:additive] (sim;\n"
+"                      needs --slo): class weights and tau of linear aging\n"
+"                      (or of class-scaled additive aging) tuned each\n"
+"                      control period to meet the objectives\n"
 "  --workers N         workers (default 1; sim up to 1048576, live up to 1024)\n"
 "  --mode sim|live     discrete-event simulation (default) or a real pool\n"
 "  --sla SECONDS       the default SLA on the wait (default 5)\n"
@@ -168,9 +170,26 @@ static const struct ripen__adapt_objective *slo_of(const struct config *c, uint3
 	return NULL;
 }
 
+/* "adaptive" and "adaptive:linear" tune linear aging, "adaptive:additive"
+ * class-scaled additive aging; *aging (NULL: not wanted) gets the form. */
+static bool adaptive_form(const char *spec, unsigned *aging)
+{
+	unsigned a;
+
+	if (strcmp(spec, "adaptive") == 0 || strcmp(spec, "adaptive:linear") == 0)
+		a = RIPEN_AGING_LINEAR;
+	else if (strcmp(spec, "adaptive:additive") == 0)
+		a = RIPEN_AGING_ADDITIVE;
+	else
+		return false;
+	if (aging != NULL)
+		*aging = a;
+	return true;
+}
+
 static bool is_adaptive(const char *spec)
 {
-	return strcmp(spec, "adaptive") == 0;
+	return adaptive_form(spec, NULL);
 }
 
 static double sla_of(const struct config *c, uint32_t class_id)
@@ -412,9 +431,17 @@ static void parse_args(int argc, char **argv, struct config *c)
 			die_usage("--policy adaptive needs at least one --slo CLASS=Q:SECONDS");
 		if (c->live)
 			die_usage("--policy adaptive runs in --mode sim only");
-		for (size_t j = 0; j < i; j++)
-			if (is_adaptive(c->policies[j]))
-				die_usage("--policy adaptive: at most once");
+		for (size_t j = 0; j < i; j++) {
+			unsigned a, b;
+
+			if (!adaptive_form(c->policies[j], &a))
+				continue;
+			(void)adaptive_form(c->policies[i], &b);
+			if (a == b)
+				die_usage("--policy %s: at most once per aging form", c->policies[i]);
+			if (c->control_log != NULL)
+				die_usage("--control-log: with one --policy adaptive only");
+		}
 	}
 	if (c->npolicies == 0) {
 		c->npolicies = sizeof(default_policies) / sizeof(default_policies[0]);
@@ -747,9 +774,9 @@ static void print_tables(const struct config *c, const struct replay *r,
 		}
 		for (size_t i = 0; i < np; i++)
 			if (pr[i].adaptive)
-				printf("  adaptive: %llu control steps, %llu changes, %llu give-up/restore "
+				printf("  %s: %llu control steps, %llu changes, %llu give-up/restore "
 				       "events, infeasible in %llu steps; final tau %g s\n",
-				       (unsigned long long)pr[i].ctl.steps,
+				       pr[i].spec, (unsigned long long)pr[i].ctl.steps,
 				       (unsigned long long)pr[i].ctl.changes,
 				       (unsigned long long)pr[i].ctl.events,
 				       (unsigned long long)pr[i].ctl.infeasible_steps, pr[i].ctl.tau_s);
@@ -1027,7 +1054,9 @@ int main(int argc, char **argv)
 		FILE *clog = NULL;
 		int rc;
 
-		if (is_adaptive(c.policies[i])) {
+		unsigned aging;
+
+		if (adaptive_form(c.policies[i], &aging)) {
 			struct ripen__adapt_params ap;
 
 			ripen__adapt_default_params(&ap);
@@ -1039,10 +1068,10 @@ int main(int argc, char **argv)
 			}
 			if (c.control_log != NULL && (clog = fopen(c.control_log, "w")) == NULL)
 				die("--control-log %s: %s", c.control_log, strerror(errno));
-			rc = rr_adaptive_new(r.t, r.n, c.slo, c.nslo, &ap, c.control_ns,
+			rc = rr_adaptive_new(r.t, r.n, c.slo, c.nslo, &ap, aging, c.control_ns,
 					     c.control_window, clog, &ad, &ctl);
 			if (rc != 0)
-				die("--policy adaptive: %s", strerror(-rc));
+				die("--policy %s: %s", c.policies[i], strerror(-rc));
 			pr[i].adaptive = true;
 		} else if ((p = rp_policy_parse(c.policies[i], why, sizeof(why))) == NULL) {
 			die("--policy %s: %s", c.policies[i], why);

@@ -46,15 +46,18 @@ static struct ripen_policy *build(const char *spec, int depth, char *why, size_t
 			snprintf(why, len, "out of memory");
 		return p;
 	}
-	if (strncmp(spec, "weights:", 8) == 0) {
-		const char *list = spec + 8, *colon = strchr(list, ':');
+	bool scaled = strncmp(spec, "scaled:", 7) == 0;
+
+	if (scaled || strncmp(spec, "weights:", 8) == 0) {
+		const char *list = spec + (scaled ? 7 : 8), *colon = strchr(list, ':');
 		size_t n = 1, k = 0;
 		double *w;
 		struct ripen_policy *inner, *p;
 		char num[64];
 
 		if (colon == NULL) {
-			snprintf(why, len, "weights:W0,W1,...:INNER needs an inner policy");
+			snprintf(why, len, "%s:W0,W1,...:INNER needs an inner policy",
+				 scaled ? "scaled" : "weights");
 			return NULL;
 		}
 		for (const char *c = list; c < colon; c++)
@@ -88,14 +91,23 @@ static struct ripen_policy *build(const char *spec, int depth, char *why, size_t
 			free(w);
 			return NULL;
 		}
-		p = ripen_policy_class_weights(w, n, inner); /* takes inner */
+		if (scaled && strncmp(colon + 1, "static", 6) != 0 &&
+		    strncmp(colon + 1, "linear:", 7) != 0 && strncmp(colon + 1, "additive:", 9) != 0) {
+			snprintf(why, len, "scaled: scales a score: its INNER is static, linear:TAU "
+				 "or additive:TAU");
+			ripen_policy_free(inner);
+			free(w);
+			return NULL;
+		}
+		p = scaled ? ripen_policy_class_scaled(w, n, inner)
+			   : ripen_policy_class_weights(w, n, inner); /* takes inner */
 		free(w);
 		if (p == NULL)
 			snprintf(why, len, "out of memory");
 		return p;
 	}
 	snprintf(why, len, "unknown policy (fifo, static, edf, linear:TAU, additive:TAU, "
-		 "weights:W0,W1,...:SPEC)");
+		 "weights:W0,W1,...:SPEC, scaled:W0,W1,...:SPEC)");
 	return NULL;
 }
 

@@ -4,10 +4,12 @@
  * tools' --policy:
  *
  *   fifo | static | edf | linear:TAU | additive:TAU | weights:W0,W1,...:SPEC
+ *   | scaled:W0,W1,...:SPEC
  *
  * TAU in seconds (> 0, at least 1 ns); weights:... wraps SPEC in
  * ripen_policy_class_weights with weight Wk for class k (nested at most
- * RP_SPEC_MAX_NESTING deep).
+ * RP_SPEC_MAX_NESTING deep); scaled:... in ripen_policy_class_scaled (SPEC
+ * static, linear:TAU or additive:TAU).
  */
 #ifndef RIPEN_REPLAY_SPEC_H
 #define RIPEN_REPLAY_SPEC_H
