@@ -128,7 +128,7 @@ for cfgspec in $CONFIGS; do
 		dir="$OUT/run-$backend-${policy//:/_}-$load"
 		mkdir -p "$dir"
 		extra=()
-		if [ "$policy" = adaptive ]; then
+		if [ "${policy%%:*}" = adaptive ]; then
 			for o in $SLOS; do extra+=(--slo "$o"); done
 			extra+=(--control-period "$CONTROL_PERIOD")
 		fi
