@@ -587,7 +587,8 @@ struct ripen_adaptive_opts {
  * Start the controller (it replaces the pool's policy). -EINVAL: NULL
  * pool or opts, unknown size, no or too many objectives, a bad quantile,
  * target, class (two objectives on one, or >= RIPEN_MAX_CLASSES) or
- * parameter. -EALREADY: a controller runs. -ENOTSUP: no rebalancer
+ * parameter. -EALREADY: a controller runs (or another call is starting
+ * one). -ENOTSUP: no rebalancer
  * (RIPEN_REBALANCE_OFF) or metrics_off. -ESHUTDOWN, -ENOMEM. -EDEADLK from
  * a score function or a trigger.
  */

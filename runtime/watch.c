@@ -105,6 +105,7 @@ struct ripen__watchers {
 	struct watch *w[RIPEN_MAX_WATCHES];
 	unsigned shed_count[RIPEN_MSLOTS];
 	struct adaptive *ad;		/* NULL: no controller */
+	bool ad_starting;		/* a ripen_pool_adapt holds the place */
 	double ctl_w[RIPEN_MSLOTS];	/* the controller's weight per slot (1: none) */
 	bool ctl_shed[RIPEN_MSLOTS];
 };
@@ -569,28 +570,25 @@ int ripen_pool_adapt(struct ripen_pool *pool, const struct ripen_adaptive_opts *
 	}
 	ad->tau_applied = ad->law.tau_s;
 	ws = watchers_of(pool);
+	/* hold the place while the policy goes in (outside the lock: it
+	 * waits for a grace period), so that a concurrent call cannot install
+	 * its own policy and then lose */
 	pthread_mutex_lock(&ws->lock);
-	if (ws->ad != NULL) {
+	if (ws->ad != NULL || ws->ad_starting) {
 		pthread_mutex_unlock(&ws->lock);
 		adaptive_free(ad);
 		return -EALREADY;
 	}
+	ws->ad_starting = true;
 	pthread_mutex_unlock(&ws->lock);
 	pol = adaptive_policy(ad, ad->law.tau_s);
-	if (pol == NULL) {
-		adaptive_free(ad);
-		return -ENOMEM;
-	}
-	rc = ripen_pool_set_policy(pool, pol); /* takes pol */
-	if (rc != 0) {
-		adaptive_free(ad);
-		return rc;
-	}
+	rc = pol == NULL ? -ENOMEM : ripen_pool_set_policy(pool, pol); /* takes pol */
 	pthread_mutex_lock(&ws->lock);
-	if (ws->ad != NULL) { /* another ripen_pool_adapt won the race */
+	ws->ad_starting = false;
+	if (rc != 0) {
 		pthread_mutex_unlock(&ws->lock);
 		adaptive_free(ad);
-		return -EALREADY;
+		return rc;
 	}
 	ad->next_step = ripen__sat_add(ripen__now_ns(), ad->period);
 	ws->ad = ad;

@@ -457,6 +457,75 @@ static void additive_aging_ages_every_class(void)
 	aging_form(RIPEN_AGING_ADDITIVE);
 }
 
+/*
+ * Two ripen_pool_adapt calls at once, with tau0 1 s and 50 s: exactly one
+ * wins (the other gets -EALREADY), and the policy in force is the winner's
+ * (the trace header names it). Before the place was held across the
+ * policy swap, the loser could install its policy after the winner's.
+ */
+struct racer {
+	struct ripen_pool *pool;
+	pthread_barrier_t *bar;
+	double tau0;
+	int rc;
+};
+
+static void *race_adapt(void *arg)
+{
+	struct racer *r = arg;
+	struct ripen_objective ob[1] = { { .class_id = 1, .quantile = 0.95, .target_s = 1 } };
+	struct ripen_adaptive_opts o = RIPEN_ADAPTIVE_OPTS_INIT;
+
+	o.objectives = ob;
+	o.n = 1;
+	o.tau0_s = r->tau0;
+	pthread_barrier_wait(r->bar);
+	r->rc = ripen_pool_adapt(r->pool, &o);
+	return NULL;
+}
+
+static void concurrent_starts_leave_the_winners_policy(void)
+{
+	int rounds = (int)(40 * test_scale());
+
+	for (int k = 0; k < (rounds > 4 ? rounds : 4); k++) {
+		struct ripen_pool *pool = make_pool(1, 0, false);
+		pthread_barrier_t bar;
+		struct racer r[2] = { { pool, &bar, 1.0, 1 }, { pool, &bar, 50.0, 1 } };
+		pthread_t th[2];
+		char path[] = "/tmp/ripen-adapt-race-XXXXXX", want[64];
+		int fd = mkstemp(path);
+		struct ripen_trace_header h;
+		FILE *f;
+		const struct racer *win;
+
+		CHECK(fd >= 0);
+		close(fd);
+		CHECK_OK(pthread_barrier_init(&bar, NULL, 2));
+		for (int i = 0; i < 2; i++)
+			CHECK_OK(pthread_create(&th[i], NULL, race_adapt, &r[i]));
+		for (int i = 0; i < 2; i++)
+			CHECK_OK(pthread_join(th[i], NULL));
+		pthread_barrier_destroy(&bar);
+		CHECK((r[0].rc == 0) != (r[1].rc == 0));
+		CHECK(r[0].rc == -EALREADY || r[1].rc == -EALREADY);
+		win = r[0].rc == 0 ? &r[0] : &r[1];
+		CHECK_OK(ripen_pool_trace_start(pool, path));
+		CHECK_OK(ripen_pool_trace_stop(pool));
+		f = fopen(path, "rb");
+		CHECK(f != NULL);
+		CHECK_EQ(fread(&h, sizeof(h), 1, f), 1);
+		fclose(f);
+		unlink(path);
+		snprintf(want, sizeof(want), ":linear:%g", win->tau0);
+		h.policy[sizeof(h.policy) - 1] = 0;
+		if (strstr(h.policy, want) == NULL)
+			fprintf(stderr, "round %d: policy %s, winner's tau0 %g\n", k, h.policy, win->tau0);
+		CHECK(strstr(h.policy, want) != NULL);
+		ripen_pool_destroy(pool);
+	}
+}
+
 /* A paused pool starts nothing, so every class would look starved: the
  * controller takes no step until the pool runs. */
 static void a_paused_pool_holds_the_controller(void)
@@ -564,6 +633,7 @@ static void steps_are_trace_records(void)
 
 TEST_MAIN(T(bad_input_is_refused), T(first_moves_favour_the_missing_class),
 	  T(linear_aging_never_ages_base_zero), T(additive_aging_ages_every_class),
+	  T(concurrent_starts_leave_the_winners_policy),
 	  T(impossible_objectives_shed_only_where_allowed),
 	  T(queued_but_not_started_counts_as_missing), T(a_paused_pool_holds_the_controller),
 	  T(steps_are_trace_records))
