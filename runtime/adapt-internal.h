@@ -3,8 +3,8 @@
  * objectives on a quantile of the wait, in priority order, and one control
  * step per period that moves class weights and the aging tau by bounded
  * steps. Pure and deterministic: no clock, no pool. The simulator of
- * ripen-replay runs it; a live controller on the rebalancer is to run the
- * same code.
+ * ripen-replay and the pool's controller on the rebalancer (watch.c) run
+ * the same code, and build the policy it tunes with the same function.
  */
 #ifndef RIPEN_ADAPT_INTERNAL_H
 #define RIPEN_ADAPT_INTERNAL_H
@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct ripen_policy;
 
 #define RIPEN__ADAPT_MAX 16u	/* objectives */
 #define RIPEN__ADAPT_GAP 64.0	/* a given-up class weighs w_min / GAP */
@@ -90,5 +92,15 @@ void ripen__adapt_step(struct ripen__adapt *a, const double *measured,
 
 /* The weight of class c under a (1 for classes without an objective). */
 double ripen__adapt_weight(const struct ripen__adapt *a, uint32_t c);
+
+/*
+ * The policy the controller tunes, of form `aging` (RIPEN_AGING_*): class
+ * weights w[0..n) over linear aging at tau_s, or class scaling w[0..n) over
+ * additive aging (policy.c). The one place the form becomes a policy, for
+ * the pool (watch.c: weights of 1, its factors carry the controller's) and
+ * for ripen-replay's simulator (tools/replay/adaptive.c). NULL without
+ * memory or on a bad form.
+ */
+struct ripen_policy *ripen__adapt_policy(unsigned aging, const double *w, size_t n, double tau_s);
 
 #endif

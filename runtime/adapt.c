@@ -67,6 +67,7 @@
 #include <string.h>
 
 #include "adapt-internal.h"
+#include "ripen.h"
 
 void ripen__adapt_default_params(struct ripen__adapt_params *p)
 {
@@ -292,4 +293,20 @@ double ripen__adapt_weight(const struct ripen__adapt *a, uint32_t c)
 		if (a->obj[i].class_id == c)
 			return a->w[i];
 	return 1.0;
+}
+
+struct ripen_policy *ripen__adapt_policy(unsigned aging, const double *w, size_t n, double tau_s)
+{
+	struct ripen_policy *inner;
+
+	switch (aging) {
+	case RIPEN_AGING_LINEAR:
+		inner = ripen_policy_linear_aging(tau_s);
+		return inner ? ripen_policy_class_weights(w, n, inner) : NULL; /* takes inner */
+	case RIPEN_AGING_ADDITIVE:
+		inner = ripen_policy_additive_aging(tau_s);
+		return inner ? ripen_policy_class_scaled(w, n, inner) : NULL; /* takes inner */
+	default:
+		return NULL;
+	}
 }

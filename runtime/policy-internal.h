@@ -38,8 +38,9 @@ struct ripen_policy {
 
 /*
  * The heap key of a task under policy p, at reference time ref_ns (only
- * time-varying policies read it). *bad is set when a custom score was NaN or
- * infinite (the key is then RIPEN_KEY_LOWEST, below every other). Never 0.
+ * time-varying policies read it). *bad is set when a custom score, or a
+ * class-scaled one, was NaN or infinite (the key is then RIPEN_KEY_LOWEST,
+ * below every other). Never 0.
  * `factors` (NULL: none) are the pool's per-class weight factors, which
  * class weights and class scaling multiply in (watch.c's DOWNGRADE; metrics-internal.h).
  * Caller is inside an RCU read-side section if p or pool_ctx came from a

@@ -456,9 +456,9 @@ int ripen_pool_unwatch(struct ripen_pool *pool, uint32_t id)
 
 /* ---------------------------------------------------- the controller */
 
-/* The controller's policy at tau: class weights of 1 over linear aging, or
- * class scaling of 1 over additive aging (the controller's weights come in
- * as the classes' factors, which both multiply in). */
+/* The controller's policy at tau, in its form, with weights of 1: the
+ * controller's weights come in as the classes' factors, which class
+ * weights and class scaling both multiply in. */
 static struct ripen_policy *adaptive_policy(const struct adaptive *ad, double tau_s)
 {
 	size_t n = (size_t)ad->max_class + 1;
@@ -466,14 +466,7 @@ static struct ripen_policy *adaptive_policy(const struct adaptive *ad, double ta
 
 	for (size_t i = 0; i < n; i++)
 		w[i] = 1.0;
-	if (ad->aging == RIPEN_AGING_ADDITIVE) {
-		struct ripen_policy *inner = ripen_policy_additive_aging(tau_s);
-
-		return inner ? ripen_policy_class_scaled(w, n, inner) : NULL;
-	}
-	struct ripen_policy *inner = ripen_policy_linear_aging(tau_s);
-
-	return inner ? ripen_policy_class_weights(w, n, inner) : NULL;
+	return ripen__adapt_policy(ad->aging, w, n, tau_s);
 }
 
 

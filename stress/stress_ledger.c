@@ -6,8 +6,9 @@
  * tasks spawn children, and some wait (fork-join) on a delayed child, which
  * they run inline once due; meddler threads cancel and re-prioritise at
  * random; a swapper changes the policy and the context, and starts and stops
- * the adaptive controller (ripen_pool_adapt: its weights, tau swaps and
- * trace-free steps race everything else; no shedding, so every refusal is
+ * the adaptive controller (ripen_pool_adapt, linear and additive forms in
+ * turn: its weights, tau swaps and trace-free steps race everything else,
+ * class-scaled policies among the swaps; no shedding, so every refusal is
  * still a shutdown's); some tasks block for
  * longer than a rebalance period (stranding). A periodic manager keeps a few
  * periodic and triggered tasks alive (hostile intervals and trigger times
@@ -383,7 +384,7 @@ static double ctx_score(const struct ripen_task_view *t, uint64_t now, void *ctx
 	return t->class_id == 0 ? t->base * boost : t->base;
 }
 
-static unsigned adapt_runs; /* swapper only, read after its join */
+static unsigned adapt_runs, adapt_additive_runs; /* swapper only, read after its join */
 
 static void *swapper(void *arg)
 {
@@ -409,23 +410,27 @@ static void *swapper(void *arg)
 			ao.period_ns = 1000000; /* 1 ms: many steps while it runs */
 			ao.window_periods = 2;
 			ao.patience = 3;
+			ao.aging = adapt_runs % 2 ? RIPEN_AGING_ADDITIVE : RIPEN_AGING_LINEAR;
 			rc = ripen_pool_adapt(pool, &ao);
 			CHECK(rc == 0 || rc == -ENOTSUP);
-			if (rc == 0)
+			if (rc == 0) {
 				adapt_runs++;
+				adapt_additive_runs += ao.aging == RIPEN_AGING_ADDITIVE;
+			}
 		} else if (k % 13 == 6) {
 			int rc = ripen_pool_adapt_stop(pool);
 
 			CHECK(rc == 0 || rc == -EALREADY);
 		}
 
-		switch (k++ % 7) {
+		switch (k++ % 8) {
 		case 6: p = ripen_policy_static(); break; /* push_local's fast key races the swaps */
 		case 0: p = ripen_policy_linear_aging(0.01); break;
 		case 1: p = ripen_policy_additive_aging(0.01); break;
 		case 2: p = ripen_policy_edf(); break;
 		case 3: p = ripen_policy_class_weights(w, 4, ripen_policy_linear_aging(0.02)); break;
 		case 4: p = ripen_policy_custom(ctx_score, NULL, RIPEN_POLICY_TIME_VARYING, NULL); break;
+		case 7: p = ripen_policy_class_scaled(w, 4, ripen_policy_additive_aging(0.02)); break;
 		default: p = ripen_policy_fifo(); break;
 		}
 		CHECK_OK(ripen_pool_set_policy(pool, p));
@@ -614,6 +619,7 @@ int main(int argc, char **argv)
 	REQUIRE_AT_LEAST("merged by the rebalancer", st.merged + st.rescued, 1);
 	REQUIRE_AT_LEAST("parks", st.parks, 1);
 	REQUIRE_AT_LEAST("adaptive controller runs", adapt_runs, 1);
+	REQUIRE_AT_LEAST("  of them additive", adapt_additive_runs, 1);
 	REQUIRE_AT_LEAST("periodic tasks", atomic_load(&per_created), 10);
 	REQUIRE_AT_LEAST("periodic runs", per_runs, 10);
 	REQUIRE_AT_LEAST("inline runs (fork-join)", st.inline_runs, 1);

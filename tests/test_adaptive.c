@@ -374,8 +374,9 @@ static void queued_but_not_started_counts_as_missing(void)
  * task's w2 * (1 + ...) within tens of ms (w2 <= 1 = w1): it must start
  * while the stream still runs (allowed 10 s).
  */
+/* all seq_cst (test bookkeeping, no pairing to reason about) */
 static struct ripen_pool *zpool;
-static atomic_bool z_feeding;	/* seq_cst: test bookkeeping */
+static atomic_bool z_feeding;
 static atomic_uint z_queued;
 static atomic_bool z_started, z_started_while_feeding;
 

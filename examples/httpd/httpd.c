@@ -188,13 +188,6 @@ static struct {
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull; /* loop thread: the Pareto draws */
 
-/* --policy adaptive (linear aging), adaptive:linear or adaptive:additive. */
-static bool is_adaptive(const char *spec)
-{
-	return strcmp(spec, "adaptive") == 0 || strcmp(spec, "adaptive:linear") == 0 ||
-	       strcmp(spec, "adaptive:additive") == 0;
-}
-
 
 /* A bad command line: the message and the usage, exit 2. */
 static void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -448,7 +441,7 @@ static void backend_start(void)
 	case BACKEND_RIPEN: {
 		struct ripen_pool_opts o = RIPEN_POOL_OPTS_INIT;
 
-		if (is_adaptive(cfg.policy_spec))
+		if (rp_adaptive_form(cfg.policy_spec, NULL))
 			p = ripen_policy_static(); /* until ripen_pool_adapt below */
 		else
 			p = rp_policy_parse(cfg.policy_spec, why, sizeof(why));
@@ -477,8 +470,7 @@ static void backend_start(void)
 			ao.objectives = cfg.slo;
 			ao.n = cfg.nslo;
 			ao.period_ns = (uint64_t)(cfg.control_period_s * 1e9);
-			ao.aging = strcmp(cfg.policy_spec, "adaptive:additive") == 0 ?
-				   RIPEN_AGING_ADDITIVE : RIPEN_AGING_LINEAR;
+			(void)rp_adaptive_form(cfg.policy_spec, &ao.aging);
 			rc = ripen_pool_adapt(pool, &ao);
 			if (rc != 0)
 				die("ripen_pool_adapt: %s", ripen_strerror(rc));
@@ -1123,7 +1115,7 @@ static void parse_args(int argc, char **argv)
 		die_usage("--backend fifo takes only --policy fifo");
 	if (cfg.start_paused && cfg.backend != BACKEND_RIPEN)
 		die_usage("--start-paused needs --backend ripen");
-	if (is_adaptive(cfg.policy_spec) != (cfg.nslo > 0))
+	if (rp_adaptive_form(cfg.policy_spec, NULL) != (cfg.nslo > 0))
 		die_usage("--policy adaptive and --slo go together (--backend ripen)");
 }
 

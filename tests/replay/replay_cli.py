@@ -340,7 +340,7 @@ def test_adaptive_additive_form():
     adaptive (linear) misses class 1's objective however it moves the
     weights, as static does; adaptive:additive (w * (base + wait/tau))
     meets it. Both forms run in one invocation, and scaled: specs parse. (A
-    simulator that ignores the form: mutant sim-form-ignored.)"""
+    simulator that ignores the form: mutants sim-form-not-passed, adapt-policy-form-ignored.)"""
     import random
     rng = random.Random(11)
     rows, t = [], 0.0

@@ -14,8 +14,7 @@
  * window holds no start and nothing of the class is queued.
  *
  * Each step whose weights or tau moved builds the new policy
- * (ripen_policy_class_weights over ripen_policy_linear_aging, or
- * ripen_policy_class_scaled over ripen_policy_additive_aging) and hands it
+ * (ripen__adapt_policy, as the pool does) and hands it
  * to the simulator, which re-keys its queue. Every step is written to the
  * control log when one is given (CSV: t_s, tau_s, then per objective its
  * weight and measured value, then infeasible and the step's event).
@@ -75,19 +74,13 @@ static struct ripen_policy *build(struct rr_adaptive *a)
 {
 	size_t n = (size_t)a->max_class + 1;
 	double *w = malloc(n * sizeof(*w));
-	struct ripen_policy *inner, *p;
+	struct ripen_policy *p;
 
 	if (w == NULL)
 		return NULL;
 	for (size_t c = 0; c < n; c++)
 		w[c] = ripen__adapt_weight(&a->law, (uint32_t)c);
-	if (a->aging == RIPEN_AGING_ADDITIVE) {
-		inner = ripen_policy_additive_aging(a->law.tau_s);
-		p = inner ? ripen_policy_class_scaled(w, n, inner) : NULL; /* takes inner */
-	} else {
-		inner = ripen_policy_linear_aging(a->law.tau_s);
-		p = inner ? ripen_policy_class_weights(w, n, inner) : NULL; /* takes inner */
-	}
+	p = ripen__adapt_policy(a->aging, w, n, a->law.tau_s);
 	free(w);
 	return p;
 }

@@ -170,26 +170,9 @@ static const struct ripen__adapt_objective *slo_of(const struct config *c, uint3
 	return NULL;
 }
 
-/* "adaptive" and "adaptive:linear" tune linear aging, "adaptive:additive"
- * class-scaled additive aging; *aging (NULL: not wanted) gets the form. */
-static bool adaptive_form(const char *spec, unsigned *aging)
-{
-	unsigned a;
-
-	if (strcmp(spec, "adaptive") == 0 || strcmp(spec, "adaptive:linear") == 0)
-		a = RIPEN_AGING_LINEAR;
-	else if (strcmp(spec, "adaptive:additive") == 0)
-		a = RIPEN_AGING_ADDITIVE;
-	else
-		return false;
-	if (aging != NULL)
-		*aging = a;
-	return true;
-}
-
 static bool is_adaptive(const char *spec)
 {
-	return adaptive_form(spec, NULL);
+	return rp_adaptive_form(spec, NULL);
 }
 
 static double sla_of(const struct config *c, uint32_t class_id)
@@ -434,9 +417,9 @@ static void parse_args(int argc, char **argv, struct config *c)
 		for (size_t j = 0; j < i; j++) {
 			unsigned a, b;
 
-			if (!adaptive_form(c->policies[j], &a))
+			if (!rp_adaptive_form(c->policies[j], &a))
 				continue;
-			(void)adaptive_form(c->policies[i], &b);
+			(void)rp_adaptive_form(c->policies[i], &b);
 			if (a == b)
 				die_usage("--policy %s: at most once per aging form", c->policies[i]);
 			if (c->control_log != NULL)
@@ -1052,11 +1035,10 @@ int main(int argc, char **argv)
 		struct rr_adaptive *ad = NULL;
 		struct rr_control ctl;
 		FILE *clog = NULL;
+		unsigned aging;
 		int rc;
 
-		unsigned aging;
-
-		if (adaptive_form(c.policies[i], &aging)) {
+		if (rp_adaptive_form(c.policies[i], &aging)) {
 			struct ripen__adapt_params ap;
 
 			ripen__adapt_default_params(&ap);

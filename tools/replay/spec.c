@@ -115,3 +115,18 @@ struct ripen_policy *rp_policy_parse(const char *spec, char *why, size_t len)
 {
 	return build(spec, 0, why, len);
 }
+
+bool rp_adaptive_form(const char *spec, unsigned *aging)
+{
+	unsigned a;
+
+	if (strcmp(spec, "adaptive") == 0 || strcmp(spec, "adaptive:linear") == 0)
+		a = RIPEN_AGING_LINEAR;
+	else if (strcmp(spec, "adaptive:additive") == 0)
+		a = RIPEN_AGING_ADDITIVE;
+	else
+		return false;
+	if (aging != NULL)
+		*aging = a;
+	return true;
+}

@@ -33,6 +33,12 @@ bool rp_parse_uint(const char *s, unsigned long long max, unsigned long long *ou
 /* A whole string as a finite double: no leading blank, nothing after it. */
 bool rp_parse_num(const char *s, double *out);
 
+/* "adaptive" and "adaptive:linear" (RIPEN_AGING_LINEAR) and
+ * "adaptive:additive" (RIPEN_AGING_ADDITIVE): the controller's specs, not
+ * policies (rp_policy_parse refuses them); *aging (NULL: not wanted) gets
+ * the form. */
+bool rp_adaptive_form(const char *spec, unsigned *aging);
+
 /* A new policy for SPEC (the caller owns it, e.g. hands it to a pool);
  * NULL with a one-line reason in why when SPEC is bad or memory ran out. */
 struct ripen_policy *rp_policy_parse(const char *spec, char *why, size_t len);
