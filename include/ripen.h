@@ -178,6 +178,11 @@ struct ripen_pool_stats {
 	uint64_t steal_busy RIPEN_DEFAULT(0); /* a steal found the peer's heap locked and gave up */
 	uint64_t lock_waits RIPEN_DEFAULT(0); /* an owner found its own heap locked by a thief */
 	uint64_t lock_yields RIPEN_DEFAULT(0); /* ... and yielded the CPU waiting (the thief was off it) */
+	/* a worker stopped running its own worse tasks because a peer with
+	 * better ones kept its heap locked through 32 of its pops (the holder
+	 * was off its CPU), and waited for that hold to end */
+	uint64_t stall_waits RIPEN_DEFAULT(0);
+	uint64_t stall_yields RIPEN_DEFAULT(0); /* ... yielding the CPU while it waited */
 };
 #define RIPEN_POOL_STATS_INIT RIPEN_INIT_SIZE_(struct ripen_pool_stats)
 RIPEN_API int ripen_pool_stats(struct ripen_pool *pool, struct ripen_pool_stats *st);

@@ -36,6 +36,14 @@
 #elif !defined(RIPEN_HEAP_STEAL_MAX)
 #define RIPEN_HEAP_STEAL_MAX 32u
 #endif
+/* The stall rule (worker.c): a worker runs at most this many entries worse
+ * than a peer's published best under one hold of that peer's heap lock,
+ * counted from the look that found it held, then waits for the hold to end */
+#ifdef RIPEN_TINY
+#define RIPEN_STALL_AHEAD 4u
+#elif !defined(RIPEN_STALL_AHEAD)
+#define RIPEN_STALL_AHEAD 32u
+#endif
 
 struct ripen__wmetrics;
 struct ripen__metrics;
@@ -56,7 +64,10 @@ struct ripen__worker {
 	_Atomic uint64_t inbox_extra;	/* re-entries (re-prioritised tasks): hint only */
 
 	/* --- thieves' line: the heap lock and what the holder publishes */
-	alignas(RIPEN_CACHELINE) _Atomic uint32_t heap_lock; /* owner in its step, or a thief; try-only for thieves */
+	/* odd while held; each hold adds 2, so a value seen twice is one hold
+	 * (worker.c, the stall rule). Owner in its step, or a thief: try-only
+	 * for thieves */
+	alignas(RIPEN_CACHELINE) _Atomic uint32_t heap_lock;
 	_Atomic uint64_t pub_top;	/* hint: best key in the heap, 0 = empty */
 	_Atomic uint64_t qsize;		/* hint: entries in the heap */
 
@@ -114,6 +125,13 @@ struct ripen__worker {
 	_Atomic uint64_t n_steal_busy;
 	_Atomic uint64_t n_lock_waits;
 	_Atomic uint64_t n_lock_yields;
+	_Atomic uint64_t n_stall_waits;
+	_Atomic uint64_t n_stall_yields;
+	/* the stall rule (worker.c): a peer whose heap was locked, with a
+	 * better best entry than ours, when we last looked */
+	struct ripen__worker *stall_peer;
+	uint32_t stall_hold;		/* its heap_lock then (odd: that hold) */
+	uint32_t stall_ahead;		/* our pops behind its best since */
 };
 
 /* A context published with ripen_pool_set_context. */

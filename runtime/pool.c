@@ -738,6 +738,8 @@ int ripen_pool_stats(struct ripen_pool *pool, struct ripen_pool_stats *st)
 		s.steal_busy += atomic_load_explicit(&w->n_steal_busy, memory_order_relaxed);
 		s.lock_waits += atomic_load_explicit(&w->n_lock_waits, memory_order_relaxed);
 		s.lock_yields += atomic_load_explicit(&w->n_lock_yields, memory_order_relaxed);
+		s.stall_waits += atomic_load_explicit(&w->n_stall_waits, memory_order_relaxed);
+		s.stall_yields += atomic_load_explicit(&w->n_stall_yields, memory_order_relaxed);
 	}
 	/* a delayed task cancelled before its release counts as submitted and
 	 * cancelled, so that submitted == run + cancelled + queued holds */

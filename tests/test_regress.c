@@ -22,6 +22,7 @@
 
 #include "check.h"
 #include "fault-internal.h"
+#include "pool-internal.h" /* RIPEN_STALL_AHEAD */
 #include "ripen.h"
 
 #define SEC 1000000000ull
@@ -1224,6 +1225,149 @@ static void set_policy_does_not_wait_for_a_rekey(void)
 	ripen_pool_destroy(p);
 }
 
+
+/* --------------------------------------------- the stall rule (issue 13) */
+
+/*
+ * A worker descheduled inside its scheduling step keeps its heap locked for
+ * its whole time off the CPU, and thieves only try-lock. The stall rule
+ * (worker.c, step 3a): the peer runs at most RIPEN_STALL_AHEAD entries
+ * worse than the holder's published best under that one hold, counted
+ * from the look that found the lock held, and then waits for the hold to
+ * end. Hook: worker H is held in its step (RIPEN_WIN_DRAINED, lock held)
+ * with ST_HIGH better tasks in its heap, published; then its peer R gets
+ * ST_LOW worse ones. R may run those before its first look at H (a look
+ * comes one step in RIPEN_P2C_EVERY = 4, at random: more than ST_PRELOOK
+ * steps without one has probability (3/4)^100 < 1e-12) plus
+ * RIPEN_STALL_AHEAD after it, and must then stay stopped while H is held.
+ * Without the rule R runs all ST_LOW.
+ */
+#define ST_LOW 512
+#define ST_HIGH 64
+#define ST_PRELOOK 100
+
+static struct {
+	struct ripen_pool *p;
+	atomic_int worker_of[2];	/* gate i ran on worker (value - 1) */
+	atomic_int go[2];
+	atomic_int x_started, x_go, armed, held, release;
+	atomic_int low_run, high_run;
+} sr;
+
+static void sr_gate(void *arg)
+{
+	int i = (int)(uintptr_t)arg;
+
+	atomic_store(&sr.worker_of[i], ripen_pool_current_worker(sr.p) + 1);
+	if (!await_flag(&sr.go[i], 20 * SEC))
+		check_fail(__FILE__, __LINE__, "gate %d never opened", i);
+}
+
+static void sr_x(void *arg)
+{
+	(void)arg;
+	atomic_store(&sr.x_started, 1);
+	if (!await_flag(&sr.x_go, 20 * SEC))
+		check_fail(__FILE__, __LINE__, "x never released");
+}
+
+static void sr_low(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&sr.low_run, 1);
+}
+
+static void sr_high(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&sr.high_run, 1);
+}
+
+static void sr_hook(enum ripen__window win, void *arg)
+{
+	int one = 1;
+
+	(void)arg;
+	if (win != RIPEN_WIN_DRAINED ||
+	    ripen_pool_current_worker(sr.p) + 1 != atomic_load(&sr.worker_of[0]) ||
+	    !atomic_compare_exchange_strong(&sr.armed, &one, 0))
+		return;
+	atomic_store(&sr.held, 1); /* H's heap lock is held from here to the return */
+	if (!await_flag(&sr.release, 30 * SEC))
+		check_fail(__FILE__, __LINE__, "the holder was never released");
+}
+
+static void stall_rule_bounds_the_run_ahead(void)
+{
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+	struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
+	int h, r, at_20ms, at_40ms;
+	uint64_t t0;
+
+	if (skip_without_hooks(__func__))
+		return;
+	memset(&sr, 0, sizeof(sr));
+	sr.p = make_pool(2, RIPEN_REBALANCE_OFF, false, NULL);
+	/* both workers inside a gate task: H runs gate 0, R gate 1 */
+	o.base = 100;
+	for (int i = 0; i < 2; i++) {
+		o.inbox = (uint32_t)i + 1;
+		CHECK_OK(ripen_submit(sr.p, sr_gate, (void *)(uintptr_t)i, &o, NULL));
+	}
+	if (!await_flag(&sr.worker_of[0], 10 * SEC) || !await_flag(&sr.worker_of[1], 10 * SEC))
+		check_fail(__FILE__, __LINE__, "the gates did not start");
+	h = atomic_load(&sr.worker_of[0]) - 1;
+	r = atomic_load(&sr.worker_of[1]) - 1;
+	CHECK_NE(h, r);
+	/* H: the better tasks and x; H pops x, publishes its best and runs x */
+	o.inbox = (uint32_t)h + 1;
+	o.base = 10;
+	for (int i = 0; i < ST_HIGH; i++)
+		CHECK_OK(ripen_submit(sr.p, sr_high, NULL, &o, NULL));
+	o.base = 20;
+	CHECK_OK(ripen_submit(sr.p, sr_x, NULL, &o, NULL));
+	atomic_store(&sr.go[0], 1);
+	if (!await_flag(&sr.x_started, 10 * SEC))
+		check_fail(__FILE__, __LINE__, "x did not start");
+	/* one more for H's inbox: its next step drains it and is held there */
+	ripen__window_hook(sr_hook, NULL);
+	atomic_store(&sr.armed, 1);
+	o.base = 10;
+	CHECK_OK(ripen_submit(sr.p, sr_high, NULL, &o, NULL));
+	atomic_store(&sr.x_go, 1);
+	if (!await_flag(&sr.held, 10 * SEC))
+		check_fail(__FILE__, __LINE__, "the holder never reached its window");
+	/* R: the worse tasks, then out of its gate */
+	o.inbox = (uint32_t)r + 1;
+	o.base = 1;
+	for (int i = 0; i < ST_LOW; i++)
+		CHECK_OK(ripen_submit(sr.p, sr_low, NULL, &o, NULL));
+	atomic_store(&sr.go[1], 1);
+	for (t0 = test_now_ns();; test_sleep_ns(100000)) {
+		CHECK_OK(ripen_pool_stats(sr.p, &st));
+		if (st.stall_waits > 0 || atomic_load(&sr.low_run) == ST_LOW ||
+		    test_now_ns() - t0 > 10 * SEC)
+			break;
+	}
+	test_sleep_ns(20000000);
+	at_20ms = atomic_load(&sr.low_run);
+	test_sleep_ns(20000000);
+	at_40ms = atomic_load(&sr.low_run);
+	atomic_store(&sr.release, 1);
+	CHECK_OK(ripen_pool_wait_idle(sr.p, (int64_t)(30 * SEC)));
+	ripen__window_hook(NULL, NULL);
+	printf("# R ran %d of %d worse tasks while H was held (bound %d), %lu stall waits\n",
+	       at_40ms, ST_LOW, ST_PRELOOK + (int)RIPEN_STALL_AHEAD, (unsigned long)st.stall_waits);
+	if (st.stall_waits == 0)
+		check_fail(__FILE__, __LINE__, "R never waited: it ran %d of %d worse tasks",
+			   atomic_load(&sr.low_run), ST_LOW);
+	CHECK_LE(at_20ms, ST_PRELOOK + (int)RIPEN_STALL_AHEAD);
+	CHECK_EQ(at_20ms, at_40ms); /* stopped, not slowed */
+	CHECK_EQ(atomic_load(&sr.low_run), ST_LOW);
+	CHECK_EQ(atomic_load(&sr.high_run), ST_HIGH + 1);
+	ripen_pool_destroy(sr.p);
+}
+
 TEST_MAIN(T(periodic_waiter_survives_rearm), T(periodic_waiters_soak),
 	  T(fork_join_on_delayed_child), T(fork_join_on_triggered_child),
 	  T(lowest_keys_stay_stealable), T(polling_wakeups), T(wake_gate_wakes_a_thief),
@@ -1235,4 +1379,5 @@ TEST_MAIN(T(periodic_waiter_survives_rearm), T(periodic_waiters_soak),
 	  T(requeue_meets_reprioritize),
 	  T(delayed_reject_is_counted),
 	  T(larger_opts_still_take_the_policy), T(set_policy_to_the_current_one),
-	  T(score_fn_reentry_refused), T(set_policy_does_not_wait_for_a_rekey))
+	  T(score_fn_reentry_refused), T(set_policy_does_not_wait_for_a_rekey),
+	  T(stall_rule_bounds_the_run_ahead))
