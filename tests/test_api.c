@@ -102,11 +102,21 @@ static void submit_rejects_bad_input_and_disturbs_nothing(void)
 	CHECK_OK(ripen_submit(p, add_fn, &ran, &o, NULL));
 	o.base = -1.7e308;
 	CHECK_OK(ripen_submit(p, add_fn, &ran, &o, NULL));
+	/* an older caller's shorter struct: what lies past its size is not
+	 * read (here both a period and a trigger, which together are -EINVAL,
+	 * and a done callback): the defaults apply */
+	o.size = offsetof(struct ripen_task_opts, class_id) + sizeof(uint32_t);
+	o.base = 2.0;
+	o.interval_ns = 1000;
+	o.trigger = (ripen_trigger_fn *)(uintptr_t)1;
+	o.done = (void (*)(void *, enum ripen_task_state))(uintptr_t)1;
+	CHECK_OK(ripen_submit(p, add_fn, &ran, &o, NULL));
+	o = (struct ripen_task_opts)RIPEN_TASK_OPTS_INIT;
 	CHECK_OK(ripen_pool_wait_idle(p, -1));
-	CHECK_EQ(atomic_load(&ran), 4);
+	CHECK_EQ(atomic_load(&ran), 5);
 	CHECK_OK(ripen_pool_stats(p, &st));
-	CHECK_EQ(st.submitted, 4);
-	CHECK_EQ(st.run, 4);
+	CHECK_EQ(st.submitted, 5);
+	CHECK_EQ(st.run, 5);
 	CHECK_EQ(st.rejected, 0);
 	st.size = 0;
 	CHECK_EQ(ripen_pool_stats(p, &st), -EINVAL);
