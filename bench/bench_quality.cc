@@ -28,8 +28,10 @@
 // Read the median of the repetitions. A worker whose CPU is taken away while
 // it holds its heap lock strands its heap until it runs again: on the 2-vCPU
 // development machine a plain two-thread spin loop sees gaps of up to 4 ms a
-// few times a second, and a run that catches one has a p99 rank error near
-// the queue size. Prefilled_Contended provokes exactly that on purpose.
+// few times a second. Its peer stops after 32 worse tasks and waits (the
+// stall rule, runtime/worker.c); before that rule a run that caught such a
+// gap had a p99 rank error near the queue size. Prefilled_Contended
+// provokes exactly that on purpose.
 // RIPEN_BENCH_REBALANCE_NS sets ripen's rebalance period
 // (18446744073709551615: no rebalancer) to see what the rebalancer adds.
 #include <benchmark/benchmark.h>

@@ -77,13 +77,15 @@
  *     (MultiQueue c > 1) only shrinks the stranded share to 1/(cW). So
  *     the peer must stop running ahead of a held heap, which is what an
  *     exact-order pool does for free: the stall rule (step 3a). Measured
- *     after it, same run as the figures above: mean 4.8, max 184 (ratio to
- *     quiet 2.4, the issue's goal 4), drain time unchanged within the
- *     noise (2.0-2.4 s beside the hogs, 0.9-1.1 s quiet); the quiet max
- *     fell too (464 to 80: the machine's own preemptions). The ahead
- *     budget barely matters: 8, 32 and 128 all gave means of 4.8-6.8;
- *     32 keeps the rule off a merely slow peer (a re-key chunk, a long
- *     drain).
+ *     after it, alternating with the old build in one session: mean
+ *     4.8-5.4 against 86-121 before, max 184-271 against 4,600-5,700,
+ *     ratio to quiet 2.4-3.2 (the issue's goal: 4); the drain beside the
+ *     hogs takes 10-20% longer (2.2-2.3 s against 1.9-2.1: waiting instead
+ *     of running ahead), quiet it is unchanged within the noise; the
+ *     quiet max fell too (400-670 to 73-87: the machine's own
+ *     preemptions). The ahead budget barely matters: 8, 32 and 128 all
+ *     gave means of 4.8-6.8; 32 keeps the rule off a merely slow peer (a
+ *     re-key chunk, a long inbox drain).
  *
  * Owner worker only, unless a function says otherwise.
  */
