@@ -28,8 +28,14 @@
  *      that run worse than the peer's best; past RIPEN_STALL_AHEAD of them
  *      the holder is off its CPU, and the worker stops, unlocks, and waits
  *      (spins, then yields its CPU) until the hold ends, then looks at that
- *      peer first. A hold lasts one scheduling step, about one pop, when
- *      its holder runs, so the rule never fires on a running peer.
+ *      peer first; new work in its own inbox ends the wait too. Most
+ *      holds last one scheduling step, about one pop, when the holder
+ *      runs; the long ones (a re-key chunk of RIPEN_REKEY_CHUNK entries
+ *      and the heapify after it, a big inbox drain, a slow custom score)
+ *      trip the rule on a running peer too, and the wait then lasts that
+ *      hold. The budget is counted from the first look that finds the
+ *      hold (one step in RIPEN_P2C_EVERY looks, at a random peer), and a
+ *      worker watches one peer at a time.
  *
  * A worker with nothing local searches every peer's heap (try-lock, half of
  * its best) and inbox (try-lock, half of what it holds), spins
@@ -84,8 +90,11 @@
  *     of running ahead), quiet it is unchanged within the noise; the
  *     quiet max fell too (400-670 to 73-87: the machine's own
  *     preemptions). The ahead budget barely matters: 8, 32 and 128 all
- *     gave means of 4.8-6.8; 32 keeps the rule off a merely slow peer (a
- *     re-key chunk, a long inbox drain).
+ *     gave means of 4.8-6.8. It does not keep the rule off a running
+ *     peer in a long hold: a review measured 231-709 waits (11-29k
+ *     yields) per quiet 2^20 drain with a policy swap every 2 ms, so every
+ *     re-key, against 9-19 without swaps and 0 before the rule, at no
+ *     loss of drain time (0.85-0.93 s against 0.98-1.04).
  *
  * Owner worker only, unless a function says otherwise.
  */
@@ -960,8 +969,9 @@ static bool stalled_behind(struct ripen__worker *w)
 }
 
 /* Wait, holding no lock, for the stalled peer's hold to end: spin a while,
- * then give the CPU away (to the holder, if it waits for this one). A stop
- * or pause ends the wait too: the main loop handles them. */
+ * then give the CPU away (to the holder, if it waits for this one). Work
+ * arriving in our own inbox ends the wait, and so do a stop or pause (the
+ * main loop handles them). */
 static void stall_wait(struct ripen__worker *w)
 {
 	struct ripen_pool *pool = w->pool;
@@ -971,6 +981,11 @@ static void stall_wait(struct ripen__worker *w)
 	for (unsigned spins = 0;; spins++) {
 		/* relaxed: as in stalled_behind */
 		if (atomic_load_explicit(&v->heap_lock, memory_order_relaxed) != w->stall_hold)
+			break;
+		/* new work of our own (a submit aimed here, a release, a
+		 * re-prioritisation) may beat the peer's best: the retried
+		 * step drains it, and a pop that beats pub_top is not counted */
+		if (!cds_wfcq_empty(&w->inbox_head, &w->inbox_tail))
 			break;
 		/* acquire: pairs with the release stores of the flags in pool.c */
 		if (atomic_load_explicit(&pool->stop, memory_order_acquire) ||

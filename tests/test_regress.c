@@ -1239,8 +1239,9 @@ static void set_policy_does_not_wait_for_a_rekey(void)
  * ST_LOW worse ones. R may run those before its first look at H (a look
  * comes one step in RIPEN_P2C_EVERY = 4, at random: more than ST_PRELOOK
  * steps without one has probability (3/4)^100 < 1e-12) plus
- * RIPEN_STALL_AHEAD after it, and must then stay stopped while H is held.
- * Without the rule R runs all ST_LOW.
+ * RIPEN_STALL_AHEAD after it, and must then stay stopped while H is held,
+ * except for a better task sent to its own inbox, which it must run. Without
+ * the rule R runs all ST_LOW.
  */
 #define ST_LOW 512
 #define ST_HIGH 64
@@ -1251,7 +1252,7 @@ static struct {
 	atomic_int worker_of[2];	/* gate i ran on worker (value - 1) */
 	atomic_int go[2];
 	atomic_int x_started, x_go, armed, held, release;
-	atomic_int low_run, high_run;
+	atomic_int low_run, high_run, urgent_run;
 } sr;
 
 static void sr_gate(void *arg)
@@ -1283,6 +1284,12 @@ static void sr_high(void *arg)
 	atomic_fetch_add(&sr.high_run, 1);
 }
 
+static void sr_urgent(void *arg)
+{
+	(void)arg;
+	atomic_store(&sr.urgent_run, 1);
+}
+
 static void sr_hook(enum ripen__window win, void *arg)
 {
 	int one = 1;
@@ -1302,6 +1309,7 @@ static void stall_rule_bounds_the_run_ahead(void)
 	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
 	struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
 	int h, r, at_20ms, at_40ms;
+	bool urgent_during_hold;
 	uint64_t t0;
 
 	if (skip_without_hooks(__func__))
@@ -1353,6 +1361,13 @@ static void stall_rule_bounds_the_run_ahead(void)
 	at_20ms = atomic_load(&sr.low_run);
 	test_sleep_ns(20000000);
 	at_40ms = atomic_load(&sr.low_run);
+	/* a task better than the held peer's best, aimed at R: its own inbox
+	 * ends R's wait, and it runs while H is still held */
+	o.base = 1000;
+	CHECK_OK(ripen_submit(sr.p, sr_urgent, NULL, &o, NULL));
+	t0 = test_now_ns();
+	urgent_during_hold = await_flag(&sr.urgent_run, 5 * SEC);
+	printf("# the better task ran %.3f ms after its submit\n", (double)(test_now_ns() - t0) / 1e6);
 	atomic_store(&sr.release, 1);
 	CHECK_OK(ripen_pool_wait_idle(sr.p, (int64_t)(30 * SEC)));
 	ripen__window_hook(NULL, NULL);
@@ -1363,6 +1378,8 @@ static void stall_rule_bounds_the_run_ahead(void)
 			   atomic_load(&sr.low_run), ST_LOW);
 	CHECK_LE(at_20ms, ST_PRELOOK + (int)RIPEN_STALL_AHEAD);
 	CHECK_EQ(at_20ms, at_40ms); /* stopped, not slowed */
+	if (!urgent_during_hold)
+		check_fail(__FILE__, __LINE__, "a better task in R's inbox waited for H's hold");
 	CHECK_EQ(atomic_load(&sr.low_run), ST_LOW);
 	CHECK_EQ(atomic_load(&sr.high_run), ST_HIGH + 1);
 	ripen_pool_destroy(sr.p);
