@@ -55,6 +55,7 @@ enum ripen__window {
 	RIPEN_WIN_REQUEUE,		/* rebalance.c requeue: entry current, version not yet bumped */
 	RIPEN_WIN_TRACE_DRAIN,		/* trace.c writer: about to drain the rings */
 	RIPEN_WIN_TRACE_PUT,		/* trace.c: a worker has its ring, the record not yet put */
+	RIPEN_WIN_STALL_WAIT,		/* worker.c stall_wait: the peer's lock word not yet read */
 	RIPEN_WIN_NWINDOWS
 };
 typedef void ripen__window_fn(enum ripen__window win, void *arg);

@@ -979,6 +979,7 @@ static void stall_wait(struct ripen__worker *w)
 
 	bump(&w->n_stall_waits, 1);
 	for (unsigned spins = 0;; spins++) {
+		RIPEN_WINDOW(RIPEN_WIN_STALL_WAIT); /* the hold may end and another begin here */
 		/* relaxed: as in stalled_behind */
 		if (atomic_load_explicit(&v->heap_lock, memory_order_relaxed) != w->stall_hold)
 			break;

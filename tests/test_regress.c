@@ -1253,6 +1253,8 @@ static struct {
 	atomic_int go[2];
 	atomic_int x_started, x_go, armed, held, release;
 	atomic_int low_run, high_run, urgent_run;
+	atomic_int r_armed, r_in_wait, r_go;	/* second case: R held in its wait */
+	atomic_int holds;			/* H's holds so far */
 } sr;
 
 static void sr_gate(void *arg)
@@ -1295,13 +1297,30 @@ static void sr_hook(enum ripen__window win, void *arg)
 	int one = 1;
 
 	(void)arg;
+	if (win == RIPEN_WIN_STALL_WAIT &&
+	    ripen_pool_current_worker(sr.p) + 1 == atomic_load(&sr.worker_of[1]) &&
+	    atomic_compare_exchange_strong(&sr.r_armed, &one, 0)) {
+		/* R inside its wait, before it reads H's lock word */
+		atomic_store(&sr.r_in_wait, 1);
+		if (!await_flag(&sr.r_go, 30 * SEC))
+			check_fail(__FILE__, __LINE__, "R was never let go");
+		return;
+	}
 	if (win != RIPEN_WIN_DRAINED ||
 	    ripen_pool_current_worker(sr.p) + 1 != atomic_load(&sr.worker_of[0]) ||
 	    !atomic_compare_exchange_strong(&sr.armed, &one, 0))
 		return;
-	atomic_store(&sr.held, 1); /* H's heap lock is held from here to the return */
-	if (!await_flag(&sr.release, 30 * SEC))
-		check_fail(__FILE__, __LINE__, "the holder was never released");
+	/* H's heap lock is held from here to the return: the n-th such hold
+	 * ends when release reaches n */
+	int n = atomic_fetch_add(&sr.holds, 1) + 1;
+	uint64_t t0 = test_now_ns();
+
+	atomic_store(&sr.held, n);
+	while (atomic_load(&sr.release) < n) {
+		if (test_now_ns() - t0 > 30 * SEC)
+			check_fail(__FILE__, __LINE__, "the holder was never released");
+		sched_yield();
+	}
 }
 
 static void stall_rule_bounds_the_run_ahead(void)
@@ -1385,6 +1404,96 @@ static void stall_rule_bounds_the_run_ahead(void)
 	ripen_pool_destroy(sr.p);
 }
 
+/*
+ * The hold counter: a wait ends when the hold it waits for ends, even if
+ * the peer holds its lock again by the time the waiter looks (a plain 0/1
+ * lock would read "still held" and keep waiting through every later hold).
+ * R is stalled behind H's first hold and stopped inside its wait
+ * (RIPEN_WIN_STALL_WAIT) before it reads H's lock word; H is let go, runs
+ * on, and is held again in a later step (a second hold, lock held); then R
+ * goes on. It must see a new hold, leave the wait, and run some of its
+ * worse tasks under the fresh budget before it waits again.
+ */
+static void stall_rule_sees_a_new_hold(void)
+{
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+	struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
+	int h, r, before, after;
+	uint64_t t0;
+
+	if (skip_without_hooks(__func__))
+		return;
+	memset(&sr, 0, sizeof(sr));
+	sr.p = make_pool(2, RIPEN_REBALANCE_OFF, false, NULL);
+	o.base = 100;
+	for (int i = 0; i < 2; i++) {
+		o.inbox = (uint32_t)i + 1;
+		CHECK_OK(ripen_submit(sr.p, sr_gate, (void *)(uintptr_t)i, &o, NULL));
+	}
+	if (!await_flag(&sr.worker_of[0], 10 * SEC) || !await_flag(&sr.worker_of[1], 10 * SEC))
+		check_fail(__FILE__, __LINE__, "the gates did not start");
+	h = atomic_load(&sr.worker_of[0]) - 1;
+	r = atomic_load(&sr.worker_of[1]) - 1;
+	CHECK_NE(h, r);
+	o.inbox = (uint32_t)h + 1;
+	o.base = 10;
+	for (int i = 0; i < ST_HIGH; i++)
+		CHECK_OK(ripen_submit(sr.p, sr_high, NULL, &o, NULL));
+	o.base = 20;
+	CHECK_OK(ripen_submit(sr.p, sr_x, NULL, &o, NULL));
+	atomic_store(&sr.go[0], 1);
+	if (!await_flag(&sr.x_started, 10 * SEC))
+		check_fail(__FILE__, __LINE__, "x did not start");
+	ripen__window_hook(sr_hook, NULL);
+	atomic_store(&sr.armed, 1);
+	o.base = 10;
+	CHECK_OK(ripen_submit(sr.p, sr_high, NULL, &o, NULL));
+	atomic_store(&sr.x_go, 1);
+	if (!await_flag(&sr.held, 10 * SEC))
+		check_fail(__FILE__, __LINE__, "the holder never reached its window");
+	/* first hold: R stalls behind it and is stopped inside its wait */
+	atomic_store(&sr.r_armed, 1);
+	o.inbox = (uint32_t)r + 1;
+	o.base = 1;
+	for (int i = 0; i < ST_LOW; i++)
+		CHECK_OK(ripen_submit(sr.p, sr_low, NULL, &o, NULL));
+	atomic_store(&sr.go[1], 1);
+	if (!await_flag(&sr.r_in_wait, 10 * SEC))
+		check_fail(__FILE__, __LINE__, "R never waited: it ran %d of %d worse tasks",
+			   atomic_load(&sr.low_run), ST_LOW);
+	/* H goes on, then is held again: one more task for its inbox, so its
+	 * next step drains and reaches the window */
+	atomic_store(&sr.armed, 1);
+	atomic_store(&sr.release, 1);
+	o.inbox = (uint32_t)h + 1;
+	o.base = 10;
+	CHECK_OK(ripen_submit(sr.p, sr_high, NULL, &o, NULL));
+	for (t0 = test_now_ns(); atomic_load(&sr.held) < 2; sched_yield())
+		if (test_now_ns() - t0 > 10 * SEC)
+			check_fail(__FILE__, __LINE__, "the holder never reached its window again");
+	before = atomic_load(&sr.low_run);
+	atomic_store(&sr.r_go, 1);
+	for (t0 = test_now_ns();; test_sleep_ns(100000)) {
+		CHECK_OK(ripen_pool_stats(sr.p, &st));
+		if (st.stall_waits >= 2 || test_now_ns() - t0 > 5 * SEC)
+			break;
+	}
+	test_sleep_ns(20000000);
+	after = atomic_load(&sr.low_run);
+	atomic_store(&sr.release, 2);
+	CHECK_OK(ripen_pool_wait_idle(sr.p, (int64_t)(30 * SEC)));
+	ripen__window_hook(NULL, NULL);
+	printf("# under the second hold R ran %d more worse tasks, then waited (%lu waits)\n",
+	       after - before, (unsigned long)st.stall_waits);
+	if (after == before)
+		check_fail(__FILE__, __LINE__, "R took the second hold for the first and kept waiting");
+	CHECK_GE(st.stall_waits, 2);
+	CHECK_LE(after - before, ST_PRELOOK + (int)RIPEN_STALL_AHEAD);
+	CHECK_EQ(atomic_load(&sr.low_run), ST_LOW);
+	CHECK_EQ(atomic_load(&sr.high_run), ST_HIGH + 2);
+	ripen_pool_destroy(sr.p);
+}
+
 TEST_MAIN(T(periodic_waiter_survives_rearm), T(periodic_waiters_soak),
 	  T(fork_join_on_delayed_child), T(fork_join_on_triggered_child),
 	  T(lowest_keys_stay_stealable), T(polling_wakeups), T(wake_gate_wakes_a_thief),
@@ -1397,4 +1506,4 @@ TEST_MAIN(T(periodic_waiter_survives_rearm), T(periodic_waiters_soak),
 	  T(delayed_reject_is_counted),
 	  T(larger_opts_still_take_the_policy), T(set_policy_to_the_current_one),
 	  T(score_fn_reentry_refused), T(set_policy_does_not_wait_for_a_rekey),
-	  T(stall_rule_bounds_the_run_ahead))
+	  T(stall_rule_bounds_the_run_ahead), T(stall_rule_sees_a_new_hold))
