@@ -1024,7 +1024,7 @@ again:
 			wake_gate(w);
 		peer = w->stall_peer;
 		stall_wait(w);
-		look = true; /* and at that peer first: its hold just ended */
+		look = true; /* at that peer first: its hold ended (or our inbox has work) */
 		goto again;
 	}
 	got = ripen__prioq_pop(&w->heap, e);
