@@ -1323,16 +1323,17 @@ static void sr_hook(enum ripen__window win, void *arg)
 	}
 }
 
-static void stall_rule_bounds_the_run_ahead(void)
+/*
+ * The setup both cases share: a 2-worker pool (no rebalancer) whose worker
+ * H is held in its step (RIPEN_WIN_DRAINED, heap locked) with its ST_HIGH
+ * better tasks published, and whose peer R is let out of its gate with
+ * ST_LOW worse ones; `before_r` runs just before that (a second hook to
+ * arm). Returns with R free to run; *h and *r are the two workers.
+ */
+static void sr_start(int *h, int *r, void (*before_r)(void))
 {
 	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
-	struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
-	int h, r, at_20ms, at_40ms;
-	bool urgent_during_hold;
-	uint64_t t0;
 
-	if (skip_without_hooks(__func__))
-		return;
 	memset(&sr, 0, sizeof(sr));
 	sr.p = make_pool(2, RIPEN_REBALANCE_OFF, false, NULL);
 	/* both workers inside a gate task: H runs gate 0, R gate 1 */
@@ -1343,11 +1344,11 @@ static void stall_rule_bounds_the_run_ahead(void)
 	}
 	if (!await_flag(&sr.worker_of[0], 10 * SEC) || !await_flag(&sr.worker_of[1], 10 * SEC))
 		check_fail(__FILE__, __LINE__, "the gates did not start");
-	h = atomic_load(&sr.worker_of[0]) - 1;
-	r = atomic_load(&sr.worker_of[1]) - 1;
-	CHECK_NE(h, r);
+	*h = atomic_load(&sr.worker_of[0]) - 1;
+	*r = atomic_load(&sr.worker_of[1]) - 1;
+	CHECK_NE(*h, *r);
 	/* H: the better tasks and x; H pops x, publishes its best and runs x */
-	o.inbox = (uint32_t)h + 1;
+	o.inbox = (uint32_t)*h + 1;
 	o.base = 10;
 	for (int i = 0; i < ST_HIGH; i++)
 		CHECK_OK(ripen_submit(sr.p, sr_high, NULL, &o, NULL));
@@ -1365,11 +1366,32 @@ static void stall_rule_bounds_the_run_ahead(void)
 	if (!await_flag(&sr.held, 10 * SEC))
 		check_fail(__FILE__, __LINE__, "the holder never reached its window");
 	/* R: the worse tasks, then out of its gate */
-	o.inbox = (uint32_t)r + 1;
+	if (before_r != NULL)
+		before_r();
+	o.inbox = (uint32_t)*r + 1;
 	o.base = 1;
 	for (int i = 0; i < ST_LOW; i++)
 		CHECK_OK(ripen_submit(sr.p, sr_low, NULL, &o, NULL));
 	atomic_store(&sr.go[1], 1);
+}
+
+/* Stop R inside its first stall wait (second case). */
+static void sr_arm_r(void)
+{
+	atomic_store(&sr.r_armed, 1);
+}
+
+static void stall_rule_bounds_the_run_ahead(void)
+{
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+	struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
+	int h, r, at_20ms, at_40ms;
+	bool urgent_during_hold;
+	uint64_t t0;
+
+	if (skip_without_hooks(__func__))
+		return;
+	sr_start(&h, &r, NULL);
 	for (t0 = test_now_ns();; test_sleep_ns(100000)) {
 		CHECK_OK(ripen_pool_stats(sr.p, &st));
 		if (st.stall_waits > 0 || atomic_load(&sr.low_run) == ST_LOW ||
@@ -1382,6 +1404,7 @@ static void stall_rule_bounds_the_run_ahead(void)
 	at_40ms = atomic_load(&sr.low_run);
 	/* a task better than the held peer's best, aimed at R: its own inbox
 	 * ends R's wait, and it runs while H is still held */
+	o.inbox = (uint32_t)r + 1;
 	o.base = 1000;
 	CHECK_OK(ripen_submit(sr.p, sr_urgent, NULL, &o, NULL));
 	t0 = test_now_ns();
@@ -1423,41 +1446,8 @@ static void stall_rule_sees_a_new_hold(void)
 
 	if (skip_without_hooks(__func__))
 		return;
-	memset(&sr, 0, sizeof(sr));
-	sr.p = make_pool(2, RIPEN_REBALANCE_OFF, false, NULL);
-	o.base = 100;
-	for (int i = 0; i < 2; i++) {
-		o.inbox = (uint32_t)i + 1;
-		CHECK_OK(ripen_submit(sr.p, sr_gate, (void *)(uintptr_t)i, &o, NULL));
-	}
-	if (!await_flag(&sr.worker_of[0], 10 * SEC) || !await_flag(&sr.worker_of[1], 10 * SEC))
-		check_fail(__FILE__, __LINE__, "the gates did not start");
-	h = atomic_load(&sr.worker_of[0]) - 1;
-	r = atomic_load(&sr.worker_of[1]) - 1;
-	CHECK_NE(h, r);
-	o.inbox = (uint32_t)h + 1;
-	o.base = 10;
-	for (int i = 0; i < ST_HIGH; i++)
-		CHECK_OK(ripen_submit(sr.p, sr_high, NULL, &o, NULL));
-	o.base = 20;
-	CHECK_OK(ripen_submit(sr.p, sr_x, NULL, &o, NULL));
-	atomic_store(&sr.go[0], 1);
-	if (!await_flag(&sr.x_started, 10 * SEC))
-		check_fail(__FILE__, __LINE__, "x did not start");
-	ripen__window_hook(sr_hook, NULL);
-	atomic_store(&sr.armed, 1);
-	o.base = 10;
-	CHECK_OK(ripen_submit(sr.p, sr_high, NULL, &o, NULL));
-	atomic_store(&sr.x_go, 1);
-	if (!await_flag(&sr.held, 10 * SEC))
-		check_fail(__FILE__, __LINE__, "the holder never reached its window");
 	/* first hold: R stalls behind it and is stopped inside its wait */
-	atomic_store(&sr.r_armed, 1);
-	o.inbox = (uint32_t)r + 1;
-	o.base = 1;
-	for (int i = 0; i < ST_LOW; i++)
-		CHECK_OK(ripen_submit(sr.p, sr_low, NULL, &o, NULL));
-	atomic_store(&sr.go[1], 1);
+	sr_start(&h, &r, sr_arm_r);
 	if (!await_flag(&sr.r_in_wait, 10 * SEC))
 		check_fail(__FILE__, __LINE__, "R never waited: it ran %d of %d worse tasks",
 			   atomic_load(&sr.low_run), ST_LOW);
