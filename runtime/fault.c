@@ -105,27 +105,54 @@ void ripen__yield_point(void)
 }
 #endif
 
-static ripen__window_fn *_Atomic window_fn;
-static void *_Atomic window_arg;
+/*
+ * The hook is a function and its argument, read by any thread that passes a
+ * window while a test installs, swaps or removes it. Two separate atomics
+ * let a reader pair the old function with the new argument: a removal
+ * (NULL, NULL) that landed between a reader's two loads called the old
+ * hook with a NULL argument (seen as a crash in test_regress beside
+ * stress-ng, once in about 20 runs). So each install writes its pair into
+ * a slot of its own, never written again, and publishes the slot: one
+ * pointer, one load. Slots are not reused, since a reader may still hold
+ * an old one; a test process installs a few dozen hooks.
+ */
+struct window_hook {
+	ripen__window_fn *fn;
+	void *arg;
+};
+
+#define RIPEN_WINDOW_HOOKS 4096u
+static struct window_hook window_hooks[RIPEN_WINDOW_HOOKS];
+static _Atomic unsigned window_hooks_used;
+static struct window_hook *_Atomic window_cur;
 
 void ripen__window_hook(ripen__window_fn *fn, void *arg)
 {
-	/* release: the argument first, then the function that reads it; pairs
-	 * with the acquire load in ripen__window */
-	atomic_store_explicit(&window_arg, arg, memory_order_relaxed);
-	atomic_store_explicit(&window_fn, fn, memory_order_release);
+	struct window_hook *h = NULL;
+
+	if (fn != NULL) {
+		/* relaxed: only hands out distinct slots */
+		unsigned i = atomic_fetch_add_explicit(&window_hooks_used, 1, memory_order_relaxed);
+
+		if (i >= RIPEN_WINDOW_HOOKS)
+			RIPEN_DIE("more than %u window hooks installed", RIPEN_WINDOW_HOOKS);
+		h = &window_hooks[i];
+		h->fn = fn;
+		h->arg = arg;
+	}
+	/* release: the slot's contents before the pointer; pairs with the
+	 * acquire load in ripen__window */
+	atomic_store_explicit(&window_cur, h, memory_order_release);
 }
 
 #ifdef RIPEN_FAULT_INJECTION
 void ripen__window(enum ripen__window win)
 {
 	/* acquire: pairs with the release store in ripen__window_hook */
-	ripen__window_fn *fn = atomic_load_explicit(&window_fn, memory_order_acquire);
+	struct window_hook *h = atomic_load_explicit(&window_cur, memory_order_acquire);
 
 	RIPEN_YIELD_POINT();
-	if (fn != NULL)
-		/* relaxed: ordered after the hook's store by the acquire
-		 * load of window_fn above (stored before it, released with it) */
-		fn(win, atomic_load_explicit(&window_arg, memory_order_relaxed));
+	if (h != NULL)
+		h->fn(win, h->arg);
 }
 #endif
