@@ -132,6 +132,10 @@ struct ripen__worker {
 	struct ripen__worker *stall_peer;
 	uint32_t stall_hold;		/* its heap_lock then (odd: that hold) */
 	uint32_t stall_ahead;		/* our pops behind its best since */
+	/* set while in the stall wait: the rebalancer leaves this worker's
+	 * heap alone then (it is not stuck, and its entries are worse than
+	 * the held peer's best); owner writes, rebalancer reads, a hint */
+	_Atomic bool stall_waiting;
 };
 
 /* A context published with ripen_pool_set_context. */

@@ -15,6 +15,10 @@
  *      RIPEN_RESCUE_MAX entries dealt to the others, and a sleeping worker is
  *      woken to steal the rest (the heap of a worker inside a task is not
  *      locked: thieves reach it; the rescue makes sure someone looks). A
+ *      worker in a stall wait (worker.c, step 3a) is not stuck: it waits
+ *      for a peer whose heap stays locked, and both the rescue and the
+ *      merge leave it alone (with two workers they could only deal its
+ *      entries to that held peer's inbox, behind the hold). A
  *      bigger rescue was measured to hurt: moving whole heaps of 4096 every
  *      period made the rebalancer the bottleneck of tests/stress;
  *   5. counts the period (stats.rebalances).
@@ -149,8 +153,12 @@ static void merge_and_deal(struct ripen_pool *pool, const struct ripen_policy *p
 	for (unsigned i = 0; i < nw; i++) {
 		struct ripen__worker *w = &pool->workers[i];
 
-		/* relaxed: a hint; the try-lock validates */
+		/* relaxed: hints; the try-lock validates. A worker in a stall
+		 * wait (worker.c) holds nothing of the global top: the held
+		 * peer's best beats its own, and dealing its entries out would
+		 * put half of them behind that hold */
 		if (atomic_load_explicit(&w->qsize, memory_order_relaxed) == 0 ||
+		    atomic_load_explicit(&w->stall_waiting, memory_order_relaxed) ||
 		    !ripen__heap_trylock(w))
 			continue;
 		for (unsigned k = 0; k < RIPEN_MERGE_TAKE && w->heap.n > 0; k++)
@@ -194,7 +202,12 @@ static void rescue(struct ripen_pool *pool, struct ripen__entry *buf)
 			pool->last_done[i] = done;
 			continue;
 		}
+		/* relaxed: hints, as above. A worker in a stall wait
+		 * (worker.c) starts nothing on purpose: it waits for a peer
+		 * whose heap stays locked, and with two workers that peer is
+		 * the only one a rescue could deal to */
 		if (atomic_load_explicit(&w->parked, memory_order_relaxed) ||
+		    atomic_load_explicit(&w->stall_waiting, memory_order_relaxed) ||
 		    atomic_load_explicit(&w->qsize, memory_order_relaxed) == 0 ||
 		    !ripen__heap_trylock(w))
 			continue;

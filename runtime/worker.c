@@ -971,13 +971,23 @@ static bool stalled_behind(struct ripen__worker *w)
 /* Wait, holding no lock, for the stalled peer's hold to end: spin a while,
  * then give the CPU away (to the holder, if it waits for this one). Work
  * arriving in our own inbox ends the wait, and so do a stop or pause (the
- * main loop handles them). */
+ * main loop handles them). Only the end of the hold (or a stop or pause)
+ * ends the watch: after an inbox exit the budget stays spent, so the
+ * retried step runs what beats the peer's best and waits again at the
+ * first worse pop. A fresh budget there let every batch of inbox work
+ * (a producer's submits, the rebalancer's merge dealing to us each
+ * period) buy RIPEN_STALL_AHEAD more worse pops under the one hold. */
 static void stall_wait(struct ripen__worker *w)
 {
 	struct ripen_pool *pool = w->pool;
 	struct ripen__worker *v = w->stall_peer;
+	bool keep = false;
 
 	bump(&w->n_stall_waits, 1);
+	/* relaxed: a hint for the rebalancer's rescue and merge, which skip
+	 * a waiting worker (rebalance.c); a stale read costs one period's
+	 * churn at most */
+	atomic_store_explicit(&w->stall_waiting, true, memory_order_relaxed);
 	for (unsigned spins = 0;; spins++) {
 		RIPEN_WINDOW(RIPEN_WIN_STALL_WAIT); /* the hold may end and another begin here */
 		/* relaxed: as in stalled_behind */
@@ -986,8 +996,10 @@ static void stall_wait(struct ripen__worker *w)
 		/* new work of our own (a submit aimed here, a release, a
 		 * re-prioritisation) may beat the peer's best: the retried
 		 * step drains it, and a pop that beats pub_top is not counted */
-		if (!cds_wfcq_empty(&w->inbox_head, &w->inbox_tail))
+		if (!cds_wfcq_empty(&w->inbox_head, &w->inbox_tail)) {
+			keep = true;
 			break;
+		}
 		/* acquire: pairs with the release stores of the flags in pool.c */
 		if (atomic_load_explicit(&pool->stop, memory_order_acquire) ||
 		    atomic_load_explicit(&pool->paused, memory_order_acquire))
@@ -999,7 +1011,10 @@ static void stall_wait(struct ripen__worker *w)
 			sched_yield();
 		}
 	}
-	w->stall_peer = NULL;
+	/* relaxed: as above */
+	atomic_store_explicit(&w->stall_waiting, false, memory_order_relaxed);
+	if (!keep)
+		w->stall_peer = NULL;
 }
 
 /* One scheduling step: steps 1-3 of the essay. false: nothing local. */
@@ -1024,7 +1039,9 @@ again:
 			wake_gate(w);
 		peer = w->stall_peer;
 		stall_wait(w);
-		look = true; /* at that peer first: its hold ended (or our inbox has work) */
+		/* at that peer first: its hold ended, or our inbox has work and
+		 * the watch goes on (a look at a held peer keeps it) */
+		look = true;
 		goto again;
 	}
 	got = ripen__prioq_pop(&w->heap, e);

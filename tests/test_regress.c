@@ -1324,18 +1324,19 @@ static void sr_hook(enum ripen__window win, void *arg)
 }
 
 /*
- * The setup both cases share: a 2-worker pool (no rebalancer) whose worker
+ * The setup the cases share: a 2-worker pool (rebalancer period `period`,
+ * RIPEN_REBALANCE_OFF for none) whose worker
  * H is held in its step (RIPEN_WIN_DRAINED, heap locked) with its ST_HIGH
  * better tasks published, and whose peer R is let out of its gate with
  * ST_LOW worse ones; `before_r` runs just before that (a second hook to
  * arm). Returns with R free to run; *h and *r are the two workers.
  */
-static void sr_start(int *h, int *r, void (*before_r)(void))
+static void sr_start(int *h, int *r, void (*before_r)(void), uint64_t period)
 {
 	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
 
 	memset(&sr, 0, sizeof(sr));
-	sr.p = make_pool(2, RIPEN_REBALANCE_OFF, false, NULL);
+	sr.p = make_pool(2, period, false, NULL);
 	/* both workers inside a gate task: H runs gate 0, R gate 1 */
 	o.base = 100;
 	for (int i = 0; i < 2; i++) {
@@ -1385,13 +1386,13 @@ static void stall_rule_bounds_the_run_ahead(void)
 {
 	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
 	struct ripen_pool_stats st = RIPEN_POOL_STATS_INIT;
-	int h, r, at_20ms, at_40ms;
+	int h, r, at_20ms, at_40ms, after_urgent;
 	bool urgent_during_hold;
 	uint64_t t0;
 
 	if (skip_without_hooks(__func__))
 		return;
-	sr_start(&h, &r, NULL);
+	sr_start(&h, &r, NULL, RIPEN_REBALANCE_OFF);
 	for (t0 = test_now_ns();; test_sleep_ns(100000)) {
 		CHECK_OK(ripen_pool_stats(sr.p, &st));
 		if (st.stall_waits > 0 || atomic_load(&sr.low_run) == ST_LOW ||
@@ -1410,6 +1411,9 @@ static void stall_rule_bounds_the_run_ahead(void)
 	t0 = test_now_ns();
 	urgent_during_hold = await_flag(&sr.urgent_run, 5 * SEC);
 	printf("# the better task ran %.3f ms after its submit\n", (double)(test_now_ns() - t0) / 1e6);
+	/* and the inbox exit bought no fresh budget: R waits again at once */
+	test_sleep_ns(20000000);
+	after_urgent = atomic_load(&sr.low_run);
 	atomic_store(&sr.release, 1);
 	CHECK_OK(ripen_pool_wait_idle(sr.p, (int64_t)(30 * SEC)));
 	ripen__window_hook(NULL, NULL);
@@ -1422,6 +1426,66 @@ static void stall_rule_bounds_the_run_ahead(void)
 	CHECK_EQ(at_20ms, at_40ms); /* stopped, not slowed */
 	if (!urgent_during_hold)
 		check_fail(__FILE__, __LINE__, "a better task in R's inbox waited for H's hold");
+	if (after_urgent != at_40ms)
+		check_fail(__FILE__, __LINE__,
+			   "R ran %d more worse tasks after the better one: its inbox renewed the budget",
+			   after_urgent - at_40ms);
+	CHECK_EQ(atomic_load(&sr.low_run), ST_LOW);
+	CHECK_EQ(atomic_load(&sr.high_run), ST_HIGH + 1);
+	ripen_pool_destroy(sr.p);
+}
+
+/*
+ * A worker in a stall wait starts nothing on purpose. The rebalancer's
+ * rescue took it for stuck after a period and dealt its best entries out,
+ * and its merge dealt some of them too: with two workers, to the held
+ * peer's inbox, behind the hold (and to R's own inbox, which ended R's
+ * wait every period). Both must leave a waiting worker alone. Same setup
+ * with a rebalancer of period ST_PERIOD: once R waits, over three periods
+ * nothing may be rescued or merged, and R must run no worse task. The
+ * period is long so that the setup, where H runs a task with its heap
+ * full, is far shorter than the two periods a rescue needs to see.
+ */
+#define ST_PERIOD (50 * 1000000ull)
+
+static void stall_wait_is_left_alone_by_the_rebalancer(void)
+{
+	struct ripen_pool_stats a = RIPEN_POOL_STATS_INIT, b = RIPEN_POOL_STATS_INIT;
+	int h, r, low_a, low_b;
+	uint64_t t0;
+
+	if (skip_without_hooks(__func__))
+		return;
+	sr_start(&h, &r, NULL, ST_PERIOD);
+	for (t0 = test_now_ns();; test_sleep_ns(100000)) {
+		CHECK_OK(ripen_pool_stats(sr.p, &a));
+		if (a.stall_waits > 0 || atomic_load(&sr.low_run) == ST_LOW ||
+		    test_now_ns() - t0 > 10 * SEC)
+			break;
+	}
+	/* the first rescue could come one period after R's last start; a
+	 * merge that read R's flag just before R set it lands in this */
+	test_sleep_ns(20000000);
+	CHECK_OK(ripen_pool_stats(sr.p, &a));
+	low_a = atomic_load(&sr.low_run);
+	test_sleep_ns(3 * ST_PERIOD);
+	CHECK_OK(ripen_pool_stats(sr.p, &b));
+	low_b = atomic_load(&sr.low_run);
+	atomic_store(&sr.release, 1);
+	CHECK_OK(ripen_pool_wait_idle(sr.p, (int64_t)(30 * SEC)));
+	ripen__window_hook(NULL, NULL);
+	printf("# over 3 periods of R's wait: %lu rescued, %lu merged, %d worse tasks run, "
+	       "%lu rebalances, %lu stall waits\n",
+	       (unsigned long)(b.rescued - a.rescued), (unsigned long)(b.merged - a.merged),
+	       low_b - low_a, (unsigned long)(b.rebalances - a.rebalances),
+	       (unsigned long)b.stall_waits);
+	if (a.stall_waits == 0)
+		check_fail(__FILE__, __LINE__, "R never waited: it ran %d of %d worse tasks",
+			   low_a, ST_LOW);
+	CHECK_GE(b.rebalances - a.rebalances, 2);
+	CHECK_EQ(b.rescued, a.rescued);
+	CHECK_EQ(b.merged, a.merged);
+	CHECK_EQ(low_b, low_a);
 	CHECK_EQ(atomic_load(&sr.low_run), ST_LOW);
 	CHECK_EQ(atomic_load(&sr.high_run), ST_HIGH + 1);
 	ripen_pool_destroy(sr.p);
@@ -1447,7 +1511,7 @@ static void stall_rule_sees_a_new_hold(void)
 	if (skip_without_hooks(__func__))
 		return;
 	/* first hold: R stalls behind it and is stopped inside its wait */
-	sr_start(&h, &r, sr_arm_r);
+	sr_start(&h, &r, sr_arm_r, RIPEN_REBALANCE_OFF);
 	if (!await_flag(&sr.r_in_wait, 10 * SEC))
 		check_fail(__FILE__, __LINE__, "R never waited: it ran %d of %d worse tasks",
 			   atomic_load(&sr.low_run), ST_LOW);
@@ -1496,4 +1560,5 @@ TEST_MAIN(T(periodic_waiter_survives_rearm), T(periodic_waiters_soak),
 	  T(delayed_reject_is_counted),
 	  T(larger_opts_still_take_the_policy), T(set_policy_to_the_current_one),
 	  T(score_fn_reentry_refused), T(set_policy_does_not_wait_for_a_rekey),
-	  T(stall_rule_bounds_the_run_ahead), T(stall_rule_sees_a_new_hold))
+	  T(stall_rule_bounds_the_run_ahead), T(stall_rule_sees_a_new_hold),
+	  T(stall_wait_is_left_alone_by_the_rebalancer))
