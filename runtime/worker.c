@@ -989,9 +989,9 @@ static void stall_wait(struct ripen__worker *w)
 	bool keep = false;
 
 	bump(&w->n_stall_waits, 1);
-	/* relaxed: a hint for the rebalancer's rescue and merge, which skip
-	 * a waiting worker (rebalance.c); a stale read costs one period's
-	 * churn at most */
+	/* relaxed, no pair: a hint for the rebalancer's rescue and merge,
+	 * which skip a waiting worker (rebalance.c; their try-lock
+	 * validates); a stale read costs one period's churn at most */
 	atomic_store_explicit(&w->stall_waiting, true, memory_order_relaxed);
 	for (unsigned spins = 0;; spins++) {
 		RIPEN_WINDOW(RIPEN_WIN_STALL_WAIT); /* the hold may end and another begin here */
@@ -1016,7 +1016,7 @@ static void stall_wait(struct ripen__worker *w)
 			sched_yield();
 		}
 	}
-	/* relaxed: as above */
+	/* relaxed, no pair: as above */
 	atomic_store_explicit(&w->stall_waiting, false, memory_order_relaxed);
 	if (!keep)
 		w->stall_peer = NULL;
