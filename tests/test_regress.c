@@ -953,8 +953,12 @@ static void inline_waiter_sees_a_rearm_elsewhere(void)
  * into an inbox. The requeue then finds the node busy and must drop its own
  * reference (LeakSanitizer sees the task otherwise). Both workers are held
  * in tasks, so the task sits in a heap where only the rebalancer moves it.
+ * The submit's heap rise may wake the rebalancer before ripen_submit has
+ * returned the task's pointer (a woken thread can take the submitter's
+ * CPU), so the hook arms once A has begun, which makes every later requeue
+ * this task's, and waits for the pointer in the window.
  */
-static atomic_int rq_hold, rq_a_up, rq_b_up, rq_hit, rq_ran;
+static atomic_int rq_hold, rq_a_in, rq_a_up, rq_b_up, rq_hit, rq_ran;
 static struct ripen_task *rq_t;
 static struct ripen_pool *rq_pool;
 
@@ -976,6 +980,7 @@ static void rq_a(void *arg)
 	(void)arg;
 	if (!await_flag(&rq_b_up, 10 * SEC))
 		check_fail(__FILE__, __LINE__, "the other holder did not start");
+	atomic_store(&rq_a_in, 1); /* both held: the heaps hold only rq_t from here */
 	/* into this worker's heap, where the rebalancer merges it */
 	CHECK_OK(ripen_submit(rq_pool, rq_count, NULL, NULL, &rq_t));
 	atomic_store(&rq_a_up, 1);
@@ -987,9 +992,11 @@ static void rq_hook(enum ripen__window win, void *arg)
 	int zero = 0;
 
 	(void)arg;
-	if (win != RIPEN_WIN_REQUEUE || !atomic_load(&rq_a_up) ||
+	if (win != RIPEN_WIN_REQUEUE || !atomic_load(&rq_a_in) ||
 	    !atomic_compare_exchange_strong(&rq_hit, &zero, 1))
 		return;
+	if (!await_flag(&rq_a_up, 10 * SEC)) /* rq_t is written before it */
+		check_fail(__FILE__, __LINE__, "the submitter never returned");
 	CHECK_OK(ripen_task_reprioritize(rq_t, 7.0));
 }
 
@@ -1548,6 +1555,84 @@ static void stall_rule_sees_a_new_hold(void)
 	ripen_pool_destroy(sr.p);
 }
 
+/*
+ * The stall wait's re-wait backs off. R's own inbox ends its wait, but an
+ * inbox can read non-empty and still not be drainable: a producer
+ * preempted between its tail exchange and its link, or another dequeuer
+ * holding the inbox lock. R's step then drains nothing and finds itself
+ * stalled again; had the re-wait looked at the inbox first, R would loop
+ * step - wait - step without ever yielding the CPU, and the thread it waits
+ * for may need that CPU. Same setup; once R waits, the test holds R's
+ * inbox lock (as a second dequeuer would) and sends R a worse task; from
+ * 1 ms after the submit, R must yield in its wait (within 5 s: it may be
+ * off its CPU for a while beside other load), count no new wait (one per
+ * watch), and run nothing.
+ */
+static void stall_rewait_backs_off(void)
+{
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+	struct ripen_pool_stats a = RIPEN_POOL_STATS_INIT, b = RIPEN_POOL_STATS_INIT;
+	struct ripen__worker *rw;
+	int h, r, low_a, low_b;
+	double ms;
+	uint64_t t0;
+
+	if (skip_without_hooks(__func__))
+		return;
+	sr_start(&h, &r, NULL, RIPEN_REBALANCE_OFF);
+	for (t0 = test_now_ns();; test_sleep_ns(100000)) {
+		CHECK_OK(ripen_pool_stats(sr.p, &a));
+		if (a.stall_waits > 0 || atomic_load(&sr.low_run) == ST_LOW ||
+		    test_now_ns() - t0 > 10 * SEC)
+			break;
+	}
+	if (a.stall_waits == 0)
+		check_fail(__FILE__, __LINE__, "R never waited: it ran %d of %d worse tasks",
+			   atomic_load(&sr.low_run), ST_LOW);
+	test_sleep_ns(20000000); /* R's backoff is spent by now */
+	rw = &sr.p->workers[r];
+	/* acquire: pairs with the release unlock of R's last drain */
+	for (t0 = test_now_ns();
+	     atomic_exchange_explicit(&rw->inbox_lock, 1, memory_order_acquire); sched_yield())
+		if (test_now_ns() - t0 > 10 * SEC)
+			check_fail(__FILE__, __LINE__, "R's inbox lock was never free");
+	o.inbox = (uint32_t)r + 1;
+	o.base = 1;
+	CHECK_OK(ripen_submit(sr.p, sr_low, NULL, &o, NULL));
+	/* R's wait ends at most once for this task; the count starts after */
+	test_sleep_ns(1000000);
+	CHECK_OK(ripen_pool_stats(sr.p, &a));
+	low_a = atomic_load(&sr.low_run);
+	/* R yields as soon as it has a CPU; beside CPU hogs that can take
+	 * tens of ms, and a hot loop never yields: up to 5 s */
+	for (t0 = test_now_ns();; test_sleep_ns(1000000)) {
+		CHECK_OK(ripen_pool_stats(sr.p, &b));
+		if (b.stall_yields > a.stall_yields || test_now_ns() - t0 > 5 * SEC)
+			break;
+	}
+	test_sleep_ns(5000000); /* a few more rounds for the counts below */
+	CHECK_OK(ripen_pool_stats(sr.p, &b));
+	low_b = atomic_load(&sr.low_run);
+	ms = (double)(test_now_ns() - t0) / 1e6;
+	/* release: pairs with the acquire exchange of R's next drain */
+	atomic_store_explicit(&rw->inbox_lock, 0, memory_order_release);
+	atomic_store(&sr.release, 1);
+	CHECK_OK(ripen_pool_wait_idle(sr.p, (int64_t)(30 * SEC)));
+	ripen__window_hook(NULL, NULL);
+	printf("# over %.1f ms with an undrainable inbox R yielded %lu times, began %lu waits, "
+	       "ran %d tasks\n",
+	       ms, (unsigned long)(b.stall_yields - a.stall_yields),
+	       (unsigned long)(b.stall_waits - a.stall_waits), low_b - low_a);
+	if (b.stall_yields == a.stall_yields)
+		check_fail(__FILE__, __LINE__,
+			   "R never yielded while its inbox read non-empty: a hot loop");
+	CHECK_EQ(b.stall_waits, a.stall_waits);
+	CHECK_EQ(low_b, low_a);
+	CHECK_EQ(atomic_load(&sr.low_run), ST_LOW + 1);
+	CHECK_EQ(atomic_load(&sr.high_run), ST_HIGH + 1);
+	ripen_pool_destroy(sr.p);
+}
+
 TEST_MAIN(T(periodic_waiter_survives_rearm), T(periodic_waiters_soak),
 	  T(fork_join_on_delayed_child), T(fork_join_on_triggered_child),
 	  T(lowest_keys_stay_stealable), T(polling_wakeups), T(wake_gate_wakes_a_thief),
@@ -1561,4 +1646,4 @@ TEST_MAIN(T(periodic_waiter_survives_rearm), T(periodic_waiters_soak),
 	  T(larger_opts_still_take_the_policy), T(set_policy_to_the_current_one),
 	  T(score_fn_reentry_refused), T(set_policy_does_not_wait_for_a_rekey),
 	  T(stall_rule_bounds_the_run_ahead), T(stall_rule_sees_a_new_hold),
-	  T(stall_wait_is_left_alone_by_the_rebalancer))
+	  T(stall_wait_is_left_alone_by_the_rebalancer), T(stall_rewait_backs_off))
