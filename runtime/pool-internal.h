@@ -132,6 +132,8 @@ struct ripen__worker {
 	struct ripen__worker *stall_peer;
 	uint32_t stall_hold;		/* its heap_lock then (odd: that hold) */
 	uint32_t stall_ahead;		/* our pops behind its best since */
+	uint32_t stall_spins;		/* backoff steps of its waits so far */
+	bool stall_rewait;		/* a wait under it ended for our inbox */
 	/* set while in the stall wait: the rebalancer leaves this worker's
 	 * heap alone then (it is not stuck, and its entries are worse than
 	 * the held peer's best); owner writes, rebalancer reads, a hint */

@@ -33,6 +33,11 @@
  *      beats the peer's best (a fresh budget per inbox exit let a
  *      producer's stream of submits buy 32 worse pops a batch: the
  *      backlog run's mean rank error was 13.6-22.8 so, 5.2-8.3 now).
+ *      A re-wait after an inbox exit backs off before it looks at the
+ *      inbox again, on one spin budget for the whole watch: an inbox that
+ *      reads non-empty but cannot be drained yet (a producer preempted
+ *      mid-enqueue, another dequeuer holding its lock) otherwise looped
+ *      the step and the wait without ever yielding the CPU.
  *      The rebalancer leaves a waiting worker alone (rebalance.c). Most
  *      holds last one scheduling step, about one pop, when the holder
  *      runs; the long ones (a re-key chunk of RIPEN_REKEY_CHUNK entries
@@ -762,6 +767,8 @@ static bool heap_steal(struct ripen__worker *w, struct ripen__worker *v, uint64_
 			w->stall_peer = v;
 			w->stall_hold = seen;
 			w->stall_ahead = 0;
+			w->stall_spins = 0;
+			w->stall_rewait = false;
 		}
 		return false;
 	}
@@ -970,6 +977,8 @@ static bool stalled_behind(struct ripen__worker *w)
 	/* relaxed: the hint the holder published at its last unlock */
 	if (mine == NULL || atomic_load_explicit(&v->pub_top, memory_order_relaxed) <= mine->key)
 		return false;
+	if (w->stall_ahead > RIPEN_STALL_AHEAD)
+		return true; /* spent: no count to wrap in a long hold */
 	return ++w->stall_ahead > RIPEN_STALL_AHEAD;
 }
 
@@ -981,35 +990,46 @@ static bool stalled_behind(struct ripen__worker *w)
  * retried step runs what beats the peer's best and waits again at the
  * first worse pop. A fresh budget there let every batch of inbox work
  * (a producer's submits, the rebalancer's merge dealing to us each
- * period) buy RIPEN_STALL_AHEAD more worse pops under the one hold. */
+ * period) buy RIPEN_STALL_AHEAD more worse pops under the one hold. A
+ * watch counts as one wait however many inbox exits it has. */
 static void stall_wait(struct ripen__worker *w)
 {
 	struct ripen_pool *pool = w->pool;
 	struct ripen__worker *v = w->stall_peer;
-	bool keep = false;
+	bool rewait = w->stall_rewait, keep = false;
 
-	bump(&w->n_stall_waits, 1);
+	/* one wait per watch: a re-wait after an inbox exit is the same one */
+	if (!rewait)
+		bump(&w->n_stall_waits, 1);
 	/* relaxed, no pair: a hint for the rebalancer's rescue and merge,
-	 * which skip a waiting worker (rebalance.c; their try-lock
-	 * validates); a stale read costs one period's churn at most */
+	 * which skip a waiting worker (rebalance.c); the try-lock there
+	 * validates, and a stale read costs one period's churn at most */
 	atomic_store_explicit(&w->stall_waiting, true, memory_order_relaxed);
-	for (unsigned spins = 0;; spins++) {
+	for (unsigned i = 0;; i++) {
 		RIPEN_WINDOW(RIPEN_WIN_STALL_WAIT); /* the hold may end and another begin here */
 		/* relaxed: as in stalled_behind */
 		if (atomic_load_explicit(&v->heap_lock, memory_order_relaxed) != w->stall_hold)
 			break;
-		/* new work of our own (a submit aimed here, a release, a
-		 * re-prioritisation) may beat the peer's best: the retried
-		 * step drains it, and a pop that beats pub_top is not counted */
-		if (!cds_wfcq_empty(&w->inbox_head, &w->inbox_tail)) {
-			keep = true;
-			break;
-		}
 		/* acquire: pairs with the release stores of the flags in pool.c */
 		if (atomic_load_explicit(&pool->stop, memory_order_acquire) ||
 		    atomic_load_explicit(&pool->paused, memory_order_acquire))
 			break;
-		if (spins < RIPEN_OWN_SPINS) {
+		/* new work of our own (a submit aimed here, a release, a
+		 * re-prioritisation) may beat the peer's best: the retried
+		 * step drains it, and a pop that beats pub_top is not counted.
+		 * A re-wait backs off one step first: an inbox that reads
+		 * non-empty but cannot be drained yet (a producer preempted
+		 * between its tail exchange and its link, a peer holding the
+		 * inbox lock) would otherwise loop through the step and back
+		 * here without ever yielding the CPU that producer needs. The
+		 * backoff count lives in w for the whole watch, so such a loop
+		 * spins RIPEN_OWN_SPINS steps in all, then yields each time */
+		if ((!rewait || i > 0) && !cds_wfcq_empty(&w->inbox_head, &w->inbox_tail)) {
+			keep = true;
+			break;
+		}
+		if (w->stall_spins < RIPEN_OWN_SPINS) {
+			w->stall_spins++;
 			ripen__cpu_relax();
 		} else {
 			bump(&w->n_stall_yields, 1);
@@ -1018,7 +1038,9 @@ static void stall_wait(struct ripen__worker *w)
 	}
 	/* relaxed, no pair: as above */
 	atomic_store_explicit(&w->stall_waiting, false, memory_order_relaxed);
-	if (!keep)
+	if (keep)
+		w->stall_rewait = true;
+	else
 		w->stall_peer = NULL;
 }
 
