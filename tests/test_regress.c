@@ -1389,6 +1389,18 @@ static void sr_arm_r(void)
 	atomic_store(&sr.r_armed, 1);
 }
 
+/* Until R has begun a stall wait (or ran all its worse tasks, or 10 s
+ * passed: the caller checks st->stall_waits); st: the stats then. */
+static void sr_await_wait(struct ripen_pool_stats *st)
+{
+	for (uint64_t t0 = test_now_ns();; test_sleep_ns(100000)) {
+		CHECK_OK(ripen_pool_stats(sr.p, st));
+		if (st->stall_waits > 0 || atomic_load(&sr.low_run) == ST_LOW ||
+		    test_now_ns() - t0 > 10 * SEC)
+			break;
+	}
+}
+
 static void stall_rule_bounds_the_run_ahead(void)
 {
 	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
@@ -1400,12 +1412,7 @@ static void stall_rule_bounds_the_run_ahead(void)
 	if (skip_without_hooks(__func__))
 		return;
 	sr_start(&h, &r, NULL, RIPEN_REBALANCE_OFF);
-	for (t0 = test_now_ns();; test_sleep_ns(100000)) {
-		CHECK_OK(ripen_pool_stats(sr.p, &st));
-		if (st.stall_waits > 0 || atomic_load(&sr.low_run) == ST_LOW ||
-		    test_now_ns() - t0 > 10 * SEC)
-			break;
-	}
+	sr_await_wait(&st);
 	test_sleep_ns(20000000);
 	at_20ms = atomic_load(&sr.low_run);
 	test_sleep_ns(20000000);
@@ -1459,17 +1466,11 @@ static void stall_wait_is_left_alone_by_the_rebalancer(void)
 {
 	struct ripen_pool_stats a = RIPEN_POOL_STATS_INIT, b = RIPEN_POOL_STATS_INIT;
 	int h, r, low_a, low_b;
-	uint64_t t0;
 
 	if (skip_without_hooks(__func__))
 		return;
 	sr_start(&h, &r, NULL, ST_PERIOD);
-	for (t0 = test_now_ns();; test_sleep_ns(100000)) {
-		CHECK_OK(ripen_pool_stats(sr.p, &a));
-		if (a.stall_waits > 0 || atomic_load(&sr.low_run) == ST_LOW ||
-		    test_now_ns() - t0 > 10 * SEC)
-			break;
-	}
+	sr_await_wait(&a);
 	/* the first rescue could come one period after R's last start; a
 	 * merge that read R's flag just before R set it lands in this */
 	test_sleep_ns(20000000);
@@ -1580,12 +1581,7 @@ static void stall_rewait_backs_off(void)
 	if (skip_without_hooks(__func__))
 		return;
 	sr_start(&h, &r, NULL, RIPEN_REBALANCE_OFF);
-	for (t0 = test_now_ns();; test_sleep_ns(100000)) {
-		CHECK_OK(ripen_pool_stats(sr.p, &a));
-		if (a.stall_waits > 0 || atomic_load(&sr.low_run) == ST_LOW ||
-		    test_now_ns() - t0 > 10 * SEC)
-			break;
-	}
+	sr_await_wait(&a);
 	if (a.stall_waits == 0)
 		check_fail(__FILE__, __LINE__, "R never waited: it ran %d of %d worse tasks",
 			   atomic_load(&sr.low_run), ST_LOW);
