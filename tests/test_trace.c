@@ -177,6 +177,74 @@ static void destroy_stops_the_trace(void)
 	unlink(tmp_path());
 }
 
+/*
+ * The recording clock against CLOCK_MONOTONIC. Where the kernel keeps time
+ * by the TSC, a worker's start and end stamps are the TSC scaled from an
+ * anchor (metrics-internal.h); elsewhere they are the vDSO read and this
+ * holds trivially. Each task stamps its own body with ripen_now_ns(); the
+ * worker's stamps come before and after the body, so whatever the
+ * scheduling, start <= body start and end >= body end, within the anchor's
+ * error (half a pair read that the re-anchor keeps under 2 us, plus the
+ * rate's calibration error over a millisecond of ticks, ~20 ns). A rate
+ * off by 1% or more moves a stamp by up to 10 us inside each millisecond
+ * of ticks and breaks the bracket somewhere in the run.
+ */
+enum { BR_N = 3000, BR_SPIN_NS = 20000, BR_EPS_NS = 5000 };
+static uint64_t br_at[BR_N][2];
+
+static void bracketed(void *arg)
+{
+	uintptr_t i = (uintptr_t)arg;
+	uint64_t s = ripen_now_ns(), e;
+
+	do
+		e = ripen_now_ns();
+	while (e - s < BR_SPIN_NS);
+	br_at[i][0] = s;
+	br_at[i][1] = e;
+}
+
+static void stamps_bracket_the_body(void)
+{
+	struct ripen_pool *pool = make_pool(1, true, ripen_policy_fifo());
+	struct tfile tf;
+	uint64_t worst_start = 0, worst_end = 0;
+
+	CHECK_OK(ripen_pool_trace_start(pool, tmp_path()));
+	for (uintptr_t i = 0; i < BR_N; i++) {
+		struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+
+		o.class_id = (uint32_t)(i % 3);
+		CHECK_OK(ripen_submit(pool, bracketed, (void *)i, &o, NULL));
+	}
+	CHECK_OK(ripen_pool_resume(pool));
+	CHECK_OK(ripen_pool_wait_idle(pool, 60 * (int64_t)SEC));
+	CHECK_OK(ripen_pool_trace_stop(pool));
+	read_trace(tmp_path(), &tf);
+	CHECK(tf.has_trailer);
+	CHECK_EQ(tf.tl.dropped, 0);
+	CHECK_EQ(tf.n, BR_N);
+	/* one worker, FIFO: record i is task i (its class says so) */
+	for (size_t i = 0; i < tf.n; i++) {
+		const struct ripen_trace_record *r = &tf.r[i];
+		uint64_t bs = br_at[i][0], be = br_at[i][1];
+
+		CHECK_EQ(r->kind, RIPEN_TRACE_RUN);
+		CHECK_EQ(r->class_id, i % 3);
+		if (r->start_ns > bs && r->start_ns - bs > worst_start)
+			worst_start = r->start_ns - bs;
+		if (be > r->end_ns && be - r->end_ns > worst_end)
+			worst_end = be - r->end_ns;
+	}
+	printf("# worst stamp past the body: start %llu ns late, end %llu ns early\n",
+	       (unsigned long long)worst_start, (unsigned long long)worst_end);
+	CHECK(worst_start <= BR_EPS_NS);
+	CHECK(worst_end <= BR_EPS_NS);
+	free(tf.r);
+	unlink(tmp_path());
+	ripen_pool_destroy(pool);
+}
+
 static void bad_input(void)
 {
 	struct ripen_pool *pool = make_pool(1, false, NULL);
@@ -367,6 +435,7 @@ static const struct test_case cases[] = {
 	{ "stop_waits_for_a_put", stop_waits_for_a_put },
 	{ "start_stop_under_load", start_stop_under_load },
 	{ "records_what_ran", records_what_ran },
+	{ "stamps_bracket_the_body", stamps_bracket_the_body },
 	{ "destroy_stops_the_trace", destroy_stops_the_trace },
 	{ "bad_input", bad_input },
 	{ "drops_are_counted", drops_are_counted },
