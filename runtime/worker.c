@@ -1047,7 +1047,9 @@ static void stall_wait(struct ripen__worker *w)
 /* One scheduling step: steps 1-3 of the essay. false: nothing local. */
 static bool next_entry(struct ripen__worker *w, struct ripen__entry *e)
 {
-	bool look = (ripen__rand(&w->rng) & (RIPEN_P2C_EVERY - 1)) == 0;
+	/* a lone worker has no peer to look at: every step of its that finds
+	 * no inbox work and no swap stays quiet (no RCU section, no snapshot) */
+	bool look = w->pool->nworkers > 1 && (ripen__rand(&w->rng) & (RIPEN_P2C_EVERY - 1)) == 0;
 	struct ripen__worker *peer = NULL;
 	bool got, more, quiet, rose;
 
