@@ -16,7 +16,9 @@
  *   2. one time in RIPEN_P2C_EVERY, looks at one random peer ("power of two
  *      choices"): if the peer's published best beats its own, it try-locks
  *      the peer's heap and takes every other entry of those that beat its
- *      own best (heap_steal), which levels the two tops;
+ *      own best (heap_steal), which levels the two tops. A lone worker
+ *      never looks: its steps stay quiet (callgrind, fib at one worker:
+ *      881 -> 843 instructions a task);
  *   3. pops its best entry; then, unlocked: if a worker sleeps and the heap
  *      still holds work, wakes one (it will steal); the entry is dropped if
  *      stale (task no longer QUEUED, or its version changed), otherwise the
@@ -70,6 +72,37 @@
  *     the small rome99, whose frontier is a few hundred nodes). At one
  *     worker 6% of the run was the vDSO clock read for each spawn's seq:
  *     a worker's submit now reads its TSC-scaled recording clock;
+ *   - the steals themselves (an Intel Xeon VM, 2 vCPUs, a cache line 135
+ *     ns to the other vCPU and back; bench_sssp on moscow.gr, CPU per task
+ *     284-294 ns at one worker, 464-632 at two): scratch builds, not kept,
+ *     took them away in turn. With p2c looking but never stealing, two
+ *     workers spent 346 ns a task against 303 at one in the same run, so
+ *     the steals are most of what the second worker adds. They are small
+ *     (18k a solve, 2.2 tasks each: the two tops sit in one distance
+ *     band) and dear: the thief's pops sift through the victim's heap,
+ *     whose lines the victim then fetches back, and the victim waits for
+ *     its lock meanwhile (perf -e cpu-clock: heap_lock_own_slow 6% of the
+ *     samples at two workers, ripen__task_claim 5x its one-worker count).
+ *     Without looks at all: 317 against 272 ns, but a work ratio of 1.23
+ *     (the workers drift apart). Push instead of pull was built and
+ *     measured: a worker whose best two beat a peer's published best
+ *     handed the peer every other one of them through its inbox, and stole
+ *     only from a peer whose lock word had not moved since its last look
+ *     (not stepping) or was held (the stall rule). Steals fell to 2.5-2.9k
+ *     a solve, CPU per task to 464-503 against 493-632 for this build in
+ *     alternating runs (within the noise), and order got worse: 2^20
+ *     prefilled mean rank error 2.9 against 1.5, monotonic 2.2-3.3 against
+ *     1.5-1.6, the producer backlog 4.7-5.9 against 2.6-4.6 at a lower
+ *     rate (1.13-1.37 M/s against 1.44-1.50); gifts capped at 8 pops still
+ *     2.8-3.2. A correction then waits for the worker ahead to look, and
+ *     then for the inbox drain, where a pull acts on the look of the
+ *     worker behind. What remained in that build: the look's read of the
+ *     peer's thieves' line (20% of ripen__worker_main's samples) and the
+ *     owner's own lock CAS after it (14%): the line goes both ways per
+ *     look; and the task body's own samples doubled (5.6k to 10.2-10.7k),
+ *     two workers relaxing neighbouring nodes of one distance band. Open:
+ *     a steal that does not sift the victim's heap once per entry taken;
+ *     fewer looks while the tops stay close;
  *   - short tasks: the owner holds its lock through most of its time, so a
  *     p2c look finds it held (1.15 busy try-locks per look in the prio
  *     backlog run) and order rests on placement: submits now pass over a
