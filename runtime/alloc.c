@@ -36,20 +36,16 @@ static RIPEN_TLS bool thread_bound; /* this thread's default arena is ours */
  * (workers in ripen__alloc_unbind_thread, other threads through a
  * pthread key destructor).
  */
-#define RIPEN_BLOCK_SIZE 64u
-#define RIPEN_MAG 64u
 #define RIPEN_DEPOT_MAX 64u
 
-struct block {
-	struct block *next;
-};
-
-static RIPEN_TLS struct block *cache_head;
-static RIPEN_TLS unsigned cache_n;
+RIPEN_TLS struct ripen__block *ripen__cache_head;
+RIPEN_TLS unsigned ripen__cache_n;
+/* thread_bound || cache_keyed, for the inline fast path of a free */
+RIPEN_TLS bool ripen__cache_ok;
 static RIPEN_TLS bool cache_keyed; /* an application thread: its destructor is armed */
 
 static pthread_mutex_t depot_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct block *depot[RIPEN_DEPOT_MAX]; /* each a list of RIPEN_MAG blocks */
+static struct ripen__block *depot[RIPEN_DEPOT_MAX]; /* each a list of RIPEN_MAG blocks */
 static unsigned depot_n;
 static pthread_key_t cache_key;
 /* Blocks taken from jemalloc and not given back: the leak check of
@@ -58,7 +54,7 @@ static pthread_key_t cache_key;
 static _Atomic int64_t blocks_out;
 static _Atomic uint64_t blocks_taken; /* ever taken from jemalloc */
 
-static void block_release(struct block *b)
+static void block_release(struct ripen__block *b)
 {
 	atomic_fetch_sub_explicit(&blocks_out, 1, memory_order_relaxed);
 	sdallocx(b, RIPEN_BLOCK_SIZE, 0);
@@ -66,13 +62,13 @@ static void block_release(struct block *b)
 
 static void cache_flush(void)
 {
-	while (cache_head != NULL) {
-		struct block *b = cache_head;
+	while (ripen__cache_head != NULL) {
+		struct ripen__block *b = ripen__cache_head;
 
-		cache_head = b->next;
+		ripen__cache_head = b->next;
 		block_release(b);
 	}
-	cache_n = 0;
+	ripen__cache_n = 0;
 }
 
 /* An application thread exits. A block it frees after this (from another
@@ -83,6 +79,7 @@ static void cache_destructor(void *unused)
 	(void)unused;
 	cache_flush();
 	cache_keyed = false;
+	ripen__cache_ok = thread_bound;
 }
 
 static void arena_create(void)
@@ -109,35 +106,39 @@ void ripen__alloc_bind_thread(void)
 {
 	pthread_once(&arena_once, arena_create);
 	if (arena_flags != 0 &&
-	    mallctl("thread.arena", NULL, NULL, &arena_ind, sizeof(arena_ind)) == 0)
+	    mallctl("thread.arena", NULL, NULL, &arena_ind, sizeof(arena_ind)) == 0) {
 		thread_bound = true;
+		ripen__cache_ok = true;
+	}
 }
 
 void ripen__alloc_unbind_thread(void)
 {
 	cache_flush();
 	thread_bound = false;
+	ripen__cache_ok = cache_keyed;
 }
 
 /* An application thread is about to hold blocks in its list: have them
  * returned when it exits. false if that cannot be arranged (then it must
  * not hold any). Its first call may come before anything else in the
  * process used ripen's allocator: the key is created with the arena. */
-static bool cache_arm(void)
+static inline bool cache_arm(void)
 {
-	if (thread_bound || cache_keyed)
+	if (ripen__likely(ripen__cache_ok))
 		return true;
 	pthread_once(&arena_once, arena_create);
 	if (pthread_setspecific(cache_key, &cache_keyed) != 0)
 		return false;
 	cache_keyed = true;
+	ripen__cache_ok = true;
 	return true;
 }
 
 /* Refill an empty list with a magazine from the depot: true if one was there. */
 static bool cache_refill(void)
 {
-	struct block *m = NULL;
+	struct ripen__block *m = NULL;
 
 	if (!cache_arm())
 		return false;
@@ -147,8 +148,8 @@ static bool cache_refill(void)
 	pthread_mutex_unlock(&depot_lock);
 	if (m == NULL)
 		return false;
-	cache_head = m;
-	cache_n = RIPEN_MAG;
+	ripen__cache_head = m;
+	ripen__cache_n = RIPEN_MAG;
 	return true;
 }
 
@@ -156,13 +157,13 @@ static bool cache_refill(void)
  * to jemalloc when the depot is full too. */
 static void cache_spill(void)
 {
-	struct block *m = cache_head, *last = m;
+	struct ripen__block *m = ripen__cache_head, *last = m;
 	bool kept = false;
 
 	for (unsigned i = 1; i < RIPEN_MAG; i++)
 		last = last->next;
-	cache_head = last->next;
-	cache_n -= RIPEN_MAG;
+	ripen__cache_head = last->next;
+	ripen__cache_n -= RIPEN_MAG;
 	last->next = NULL;
 	pthread_mutex_lock(&depot_lock);
 	if (depot_n < RIPEN_DEPOT_MAX) {
@@ -171,7 +172,7 @@ static void cache_spill(void)
 	}
 	pthread_mutex_unlock(&depot_lock);
 	while (!kept && m != NULL) {
-		struct block *b = m;
+		struct ripen__block *b = m;
 
 		m = b->next;
 		block_release(b);
@@ -180,11 +181,11 @@ static void cache_spill(void)
 
 void *ripen__malloc(size_t size)
 {
-	if (size == RIPEN_BLOCK_SIZE && (cache_head != NULL || cache_refill())) {
-		struct block *b = cache_head;
+	if (size == RIPEN_BLOCK_SIZE && (ripen__cache_head != NULL || cache_refill())) {
+		struct ripen__block *b = ripen__cache_head;
 
-		cache_head = b->next;
-		cache_n--;
+		ripen__cache_head = b->next;
+		ripen__cache_n--;
 		return b;
 	}
 	if (size == RIPEN_BLOCK_SIZE) {
@@ -204,7 +205,7 @@ void ripen__alloc_block_stats(int64_t *out, uint64_t *held, uint64_t *taken)
 	*out = atomic_load_explicit(&blocks_out, memory_order_relaxed);
 	*taken = atomic_load_explicit(&blocks_taken, memory_order_relaxed);
 	pthread_mutex_lock(&depot_lock);
-	*held = (uint64_t)depot_n * RIPEN_MAG + cache_n;
+	*held = (uint64_t)depot_n * RIPEN_MAG + ripen__cache_n;
 	pthread_mutex_unlock(&depot_lock);
 }
 
@@ -218,7 +219,7 @@ void *ripen__realloc(void *p, size_t old_size, size_t new_size)
 
 void ripen__free(void *p, size_t size)
 {
-	struct block *b = p;
+	struct ripen__block *b = p;
 
 	if (p == NULL)
 		return;
@@ -230,9 +231,9 @@ void ripen__free(void *p, size_t size)
 		block_release(b);
 		return;
 	}
-	b->next = cache_head;
-	cache_head = b;
-	if (++cache_n >= 2 * RIPEN_MAG)
+	b->next = ripen__cache_head;
+	ripen__cache_head = b;
+	if (++ripen__cache_n >= 2 * RIPEN_MAG)
 		cache_spill();
 }
 

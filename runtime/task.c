@@ -15,13 +15,16 @@
 #include "task-internal.h"
 #include "timer-internal.h"
 
+_Static_assert(sizeof(struct ripen_task) == RIPEN_BLOCK_SIZE,
+	       "a plain task is one block of ripen's allocator (alloc-internal.h)");
+
 struct ripen_task *ripen__task_alloc(bool ext)
 {
 	struct ripen_task *t;
 
 	if (RIPEN_FAULT(RIPEN_FAULT_TASK_ALLOC))
 		return NULL;
-	t = ripen__malloc(sizeof(*t) + (ext ? sizeof(struct ripen__ext) : 0));
+	t = ext ? ripen__malloc(sizeof(*t) + sizeof(struct ripen__ext)) : ripen__block_alloc();
 	if (t != NULL) {
 		cds_wfcq_node_init(&t->node);
 		t->magic = ext ? RIPEN_TASK_MAGIC_EXT : RIPEN_TASK_MAGIC;
@@ -34,7 +37,10 @@ void ripen__task_free(struct ripen_task *t)
 	size_t size = ripen__task_size(t);
 
 	t->magic = RIPEN_TASK_DEAD;
-	ripen__free(t, size);
+	if (size == RIPEN_BLOCK_SIZE)
+		ripen__block_free(t);
+	else
+		ripen__free(t, size);
 }
 
 void ripen__task_put(struct ripen_task *t)
