@@ -72,37 +72,56 @@
  *     the small rome99, whose frontier is a few hundred nodes). At one
  *     worker 6% of the run was the vDSO clock read for each spawn's seq:
  *     a worker's submit now reads its TSC-scaled recording clock;
- *   - the steals themselves (an Intel Xeon VM, 2 vCPUs, a cache line 135
- *     ns to the other vCPU and back; bench_sssp on moscow.gr, CPU per task
- *     284-294 ns at one worker, 464-632 at two): scratch builds, not kept,
- *     took them away in turn. With p2c looking but never stealing, two
- *     workers spent 346 ns a task against 303 at one in the same run, so
- *     the steals are most of what the second worker adds. They are small
- *     (18k a solve, 2.2 tasks each: the two tops sit in one distance
- *     band) and dear: the thief's pops sift through the victim's heap,
- *     whose lines the victim then fetches back, and the victim waits for
- *     its lock meanwhile (perf -e cpu-clock: heap_lock_own_slow 6% of the
- *     samples at two workers, ripen__task_claim 5x its one-worker count).
- *     Without looks at all: 317 against 272 ns, but a work ratio of 1.23
- *     (the workers drift apart). Push instead of pull was built and
- *     measured: a worker whose best two beat a peer's published best
- *     handed the peer every other one of them through its inbox, and stole
- *     only from a peer whose lock word had not moved since its last look
- *     (not stepping) or was held (the stall rule). Steals fell to 2.5-2.9k
- *     a solve, CPU per task to 464-503 against 493-632 for this build in
- *     alternating runs (within the noise), and order got worse: 2^20
- *     prefilled mean rank error 2.9 against 1.5, monotonic 2.2-3.3 against
- *     1.5-1.6, the producer backlog 4.7-5.9 against 2.6-4.6 at a lower
- *     rate (1.13-1.37 M/s against 1.44-1.50); gifts capped at 8 pops still
- *     2.8-3.2. A correction then waits for the worker ahead to look, and
- *     then for the inbox drain, where a pull acts on the look of the
- *     worker behind. What remained in that build: the look's read of the
- *     peer's thieves' line (20% of ripen__worker_main's samples) and the
- *     owner's own lock CAS after it (14%): the line goes both ways per
- *     look; and the task body's own samples doubled (5.6k to 10.2-10.7k),
- *     two workers relaxing neighbouring nodes of one distance band. Open:
- *     a steal that does not sift the victim's heap once per entry taken;
- *     fewer looks while the tops stay close;
+ *   - relaxed SSSP on an Intel Xeon VM (2 vCPUs, a cache line 135 ns to
+ *     the other vCPU and back; bench_sssp, moscow.gr). First, the
+ *     benchmark's own share: its work and stale counters were one shared
+ *     pair of atomics, a line that bounced at every task; counted per
+ *     thread, two workers went from 612-635 to 499-514 ns of CPU a task
+ *     (one build, alternately), 129-134 to 105-108 ms a solve, a little
+ *     faster than one worker (116-130 ms). One worker spends 280-315 ns a task,
+ *     so the second still costs ~1.8x in CPU. Scratch builds, not kept,
+ *     took parts of p2c away in turn. Looking but never stealing: 346 ns
+ *     against 303 at one worker in the same run. Not looking at all: 317
+ *     against 272, at a work ratio of 1.23 (the workers drift apart). So
+ *     the steals and what they cause make up most of the difference. They
+ *     are small (18k a solve, 2.2 tasks each: the two tops sit in one
+ *     distance band); the thief's pops sift through the victim's heap,
+ *     whose lines the victim then fetches back while it waits for its lock
+ *     (perf -e cpu-clock: heap_lock_own_slow 6% of the samples at two
+ *     workers, ripen__task_claim 5x its one-worker count), and they keep
+ *     both workers on neighbouring nodes (the task body's own samples
+ *     double: distance lines written by both). Tried and measured, none
+ *     kept:
+ *       * push instead of pull: a worker whose best two beat a peer's
+ *         published best handed it every other one of them through its
+ *         inbox, and stole only from a peer whose lock word had not moved
+ *         since its last look (not stepping) or was held (the stall rule).
+ *         Steals fell to 2.5-2.9k a solve, CPU a task by no more than the
+ *         noise, and order got worse: 2^20 prefilled mean rank error 2.9
+ *         against 1.5, monotonic 2.2-3.3 against 1.5-1.6, the producer
+ *         backlog 4.7-5.9 against 2.6-4.6 at a lower rate; gifts of at most
+ *         8 pops still 2.8-3.2. A correction waits for the worker ahead to
+ *         look, then for the inbox drain, where a pull acts on the look of
+ *         the worker behind. That build's profile still showed the look's
+ *         read of the peer's thieves' line (20% of ripen__worker_main's
+ *         samples) and the owner's lock CAS after it (14%);
+ *       * a published second-best key, stealing only when the peer's
+ *         second beats our best (no one-entry steals): steals 17.5k ->
+ *         12.7k, CPU a task within the noise, order unchanged, and 70
+ *         instructions more a spawn at one worker (fibd) for computing it;
+ *       * a look every 16 pops instead of 4: ~10% less CPU a task, 2.3-4x
+ *         the rank error (prefilled 3.6-4.1, monotonic 3.6-6.1, backlog
+ *         7.5-8.1);
+ *       * the heap's best 8 in a sorted ring in front of it (prioq), kept
+ *         full by the owner's pops, so that a thief's takes touch those
+ *         four lines and not the heap: CPU a task 476-520 against 525-584
+ *         (four alternating runs), monotonic rank error 1.4 against 1.55,
+ *         prefilled 1.8 against 1.65, and 36 instructions more a spawn at
+ *         one worker (fibd; 14 fib). A top refilled only when it ran
+ *         empty (eight sifts in one hold): 461-473 against 514-519 ns,
+ *         prefilled 1.9-2.0 against 1.6-1.7.
+ *     Open: fewer looks while the tops stay close without losing the
+ *     order, and a placement that keeps the workers' nodes apart;
  *   - short tasks: the owner holds its lock through most of its time, so a
  *     p2c look finds it held (1.15 busy try-locks per look in the prio
  *     backlog run) and order rests on placement: submits now pass over a
