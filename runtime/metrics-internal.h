@@ -159,10 +159,12 @@ static inline uint64_t ripen__ready_ns(struct ripen_task *t)
 	return tm != NULL ? tm->release_ns : t->seq;
 }
 
-/* Worker w starts t: count it, record its wait. Returns the start time
- * for ripen__m_ran (0 when histograms are off). Owner only. */
+/* Worker w starts t: count it, record its wait. `stamp`: the start time
+ * when the caller has one (worker.c, the boundary stamp), else 0: read
+ * the clock. Returns the start time for ripen__m_ran (0 when histograms
+ * are off). Owner only. */
 static inline uint64_t ripen__m_started(struct ripen__worker *w, struct ripen__mclass *mc,
-					struct ripen_task *t)
+					struct ripen_task *t, uint64_t stamp)
 {
 	uint64_t now, ready;
 
@@ -172,20 +174,23 @@ static inline uint64_t ripen__m_started(struct ripen__worker *w, struct ripen__m
 			      memory_order_release);
 	if (!w->metrics_on)
 		return 0;
-	now = ripen__m_now(w);
+	now = stamp != 0 ? stamp : ripen__m_now(w);
 	ready = ripen__ready_ns(t);
 	ripen__hist_add(&mc->wait, now > ready ? now - ready : 0);
 	return now | 1u; /* never 0 */
 }
 
-static inline void ripen__m_ran(struct ripen__worker *w, struct ripen__mclass *mc, uint64_t t0)
+/* The task that started at t0 has returned: record its run time. Returns
+ * the end time (0 when histograms are off). */
+static inline uint64_t ripen__m_ran(struct ripen__worker *w, struct ripen__mclass *mc, uint64_t t0)
 {
 	uint64_t now;
 
 	if (t0 == 0)
-		return;
+		return 0;
 	now = ripen__m_now(w);
 	ripen__hist_add(&mc->run, now > t0 ? now - t0 : 0);
+	return now | 1u; /* never 0 */
 }
 
 static inline struct ripen__mclass *ripen__m_class(struct ripen__worker *w,

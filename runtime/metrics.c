@@ -58,7 +58,10 @@
  * over that millisecond (under 1 ns at 500 ppm); a wait that comes out
  * below 0 from that is 0. Elsewhere (no such TSC, other CPUs) the vDSO
  * read is used. metrics_off skips both reads and the histogram writes;
- * the per-class counts stay.
+ * the per-class counts stay. Even so, rdtsc alone costs 13 ns on the
+ * Intel VM, a sixth of a spawn's whole time: a worker that goes straight
+ * from one task to the next starts it at the last one's end stamp, one
+ * read a task fewer (worker.c, run_fn: the boundary stamp).
  */
 #include <errno.h>
 #include <stdio.h>

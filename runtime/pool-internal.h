@@ -88,6 +88,10 @@ struct ripen__worker {
 	struct ripen__wmetrics *m;	/* per-class recording (metrics.c) */
 	bool metrics_on;		/* histograms recorded */
 	uint64_t anchor_tsc, anchor_ns;	/* the recording clock's anchor (metrics-internal.h) */
+	/* the end stamp of the task this worker ran last, while nothing has
+	 * come since but quiet steps: the next task's start (worker.c,
+	 * run_fn); 0: read the clock */
+	uint64_t boundary;
 	struct ripen__tring *_Atomic tring; /* trace ring while a trace runs (trace.c) */
 	const struct ripen_policy *pol; /* policy for this step (RCU read side) */
 	/* the last step's policy, when a key needs nothing but the task:

@@ -184,8 +184,9 @@ void ripen__task_put(struct ripen_task *t);
 /* QUEUED -> RUNNING. true if this caller won and must run the task. Any thread. */
 bool ripen__task_claim(struct ripen_task *t);
 /* RUNNING -> DONE (caller won the claim), or QUEUED -> CANCELLED (caller won
- * ripen__task_try_cancel); wakes waiters. Any thread. */
-void ripen__task_set_final(struct ripen_task *t, uint32_t final_state);
+ * ripen__task_try_cancel); wakes waiters, and then returns true. Any
+ * thread. */
+bool ripen__task_set_final(struct ripen_task *t, uint32_t final_state);
 /* QUEUED -> CANCELLED: 0, -EBUSY (running) or -EALREADY. Does not touch the
  * pool's counters (the caller does). Any thread. */
 int ripen__task_try_cancel(struct ripen_task *t);
@@ -195,13 +196,16 @@ int ripen__task_try_cancel(struct ripen_task *t);
 void ripen__task_deliver(struct ripen_task *t, uint32_t final_state);
 
 /* After a plain task's final state is set, before it counts as finished
- * (the out-side of idle detection): its completion, if it asked for one. */
-static inline void ripen__task_completed(struct ripen_task *t, uint32_t final_state)
+ * (the out-side of idle detection): its completion, if it asked for one;
+ * true when there was one. */
+static inline bool ripen__task_completed(struct ripen_task *t, uint32_t final_state)
 {
 	const struct ripen__ext *x = ripen__task_cext(t);
 
-	if (ripen__unlikely(x != NULL && !x->is_timed && (x->c.done != NULL || x->c.cq != NULL)))
-		ripen__task_deliver(t, final_state);
+	if (ripen__likely(x == NULL || x->is_timed || (x->c.done == NULL && x->c.cq == NULL)))
+		return false;
+	ripen__task_deliver(t, final_state);
+	return true; /* a done callback ran, or a completion queue was fed */
 }
 
 static inline void ripen__task_check(const struct ripen_task *t)

@@ -99,14 +99,16 @@ bool ripen__task_claim(struct ripen_task *t)
 	return false;
 }
 
-void ripen__task_set_final(struct ripen_task *t, uint32_t final_state)
+bool ripen__task_set_final(struct ripen_task *t, uint32_t final_state)
 {
 	/* release: the task's effects happen-before a waiter's acquire load of
 	 * the final state in ripen_task_wait/ripen_task_state */
 	uint32_t old = atomic_exchange_explicit(&t->state, final_state, memory_order_release);
 
-	if (old & TS_WAITERS)
-		ripen__futex_wake(&t->state, RIPEN_FUTEX_ALL);
+	if (!(old & TS_WAITERS))
+		return false;
+	ripen__futex_wake(&t->state, RIPEN_FUTEX_ALL);
+	return true;
 }
 
 int ripen__task_try_cancel(struct ripen_task *t)

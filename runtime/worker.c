@@ -304,6 +304,7 @@ void ripen__heap_unlock(struct ripen__worker *v)
 /* Owner: take its own heap lock; a thief inside leaves after one batch. */
 static void heap_lock_own_slow(struct ripen__worker *w)
 {
+	w->boundary = 0; /* the wait may yield the CPU: not the next task's */
 	bump(&w->n_lock_waits, 1);
 	for (unsigned spins = 0; !heap_trylock(w); spins++) {
 		if (spins < RIPEN_OWN_SPINS) {
@@ -542,7 +543,7 @@ static inline bool task_queued(struct ripen_task *t)
 
 /* run_fn while a trace runs: the same, and the task's record (trace.c).
  * e: the entry it came from, NULL for an inline run. */
-static __attribute__((noinline, cold)) void run_traced(struct ripen__worker *w,
+static __attribute__((noinline, cold)) uint64_t run_traced(struct ripen__worker *w,
 						       struct ripen__mclass *mc,
 						       struct ripen_task *t,
 						       const struct ripen__entry *e, uint64_t t0)
@@ -566,25 +567,44 @@ static __attribute__((noinline, cold)) void run_traced(struct ripen__worker *w,
 		ripen__hist_add(&mc->run, end > t0 ? end - t0 : 0);
 	rec.end_ns = end;
 	ripen__trace_run(w, &rec);
+	return t0 != 0 ? end | 1u : 0;
 }
 
-/* Run a claimed task's function, counted and timed in its class (and
- * traced while a trace runs). e: its entry, NULL for an inline run. */
-static inline void run_fn(struct ripen__worker *w, struct ripen_task *t,
-			  const struct ripen__entry *e)
+/*
+ * Run a claimed task's function, counted and timed in its class (and
+ * traced while a trace runs). e: its entry, NULL for an inline run.
+ * Returns the end stamp (0 when histograms are off).
+ *
+ * The boundary stamp. Reading the recording clock is rdtsc and a scale,
+ * 13 ns on the Intel VM, and a task took three reads (its submit, its
+ * start, its end): 15% of a spawn tree's time each (perf -e cpu-clock:
+ * the instructions after the rdtscs held a quarter of the samples; a
+ * build without the start read ran fib(29) at one worker in 185 ms
+ * against 217). So a worker that goes straight from one task to the next
+ * starts the next at the last one's end stamp: straight means through
+ * quiet steps only (next_entry: its lock, one pop, its unlock), with no
+ * waiter woken, no completion delivered, no re-arm, no search, park,
+ * pause, stall wait, lock yield or wake-up in between (each of those
+ * clears w->boundary). What the step costs (a pop: up to a microsecond
+ * of cache misses on a big heap) then counts in the task's run time, not
+ * in its wait. An inline run (ripen_task_wait) always reads the clock,
+ * and so does the first task after it: its start would otherwise be
+ * before the outer task's own work.
+ */
+static inline uint64_t run_fn(struct ripen__worker *w, struct ripen_task *t,
+			      const struct ripen__entry *e)
 {
 	struct ripen__mclass *mc = ripen__m_class(w, t);
-	uint64_t t0;
+	uint64_t t0, start = e != NULL ? w->boundary : 0;
 
+	w->boundary = 0;
 	bump(&w->n_run, 1);
-	t0 = ripen__m_started(w, mc, t);
+	t0 = ripen__m_started(w, mc, t, start);
 	/* relaxed: a hint; ripen__trace_run reloads it inside a read section */
-	if (ripen__unlikely(atomic_load_explicit(&w->tring, memory_order_relaxed) != NULL)) {
-		run_traced(w, mc, t, e, t0);
-		return;
-	}
+	if (ripen__unlikely(atomic_load_explicit(&w->tring, memory_order_relaxed) != NULL))
+		return run_traced(w, mc, t, e, t0);
 	t->fn(t->arg);
-	ripen__m_ran(w, mc, t0);
+	return ripen__m_ran(w, mc, t0);
 }
 
 void ripen__run_task(struct ripen__worker *w, struct ripen_task *t)
@@ -626,6 +646,7 @@ static void dispatch(struct ripen__worker *w, struct ripen__entry *e)
 	} else if (atomic_load_explicit(&w->pool->mode, memory_order_acquire) ==
 		   RIPEN_MODE_CANCEL) {
 		/* acquire: pairs with the release store of mode in ripen_pool_shutdown */
+		w->boundary = 0; /* a cancel may wake waiters and deliver */
 		if (ripen__cancel(t) != 0)
 			bump(&w->n_stale, 1);
 	} else if (ripen__task_claim(t)) {
@@ -633,10 +654,14 @@ static void dispatch(struct ripen__worker *w, struct ripen__entry *e)
 			ripen__run_timed(w, t, e); /* takes the entry's reference */
 			return;
 		}
-		run_fn(w, t, e);
-		ripen__task_set_final(t, TS_DONE);
-		ripen__task_completed(t, TS_DONE);
+		uint64_t end = run_fn(w, t, e);
+		bool woke = ripen__task_set_final(t, TS_DONE);
+		bool delivered = ripen__task_completed(t, TS_DONE);
+
 		ripen__note_done(w);
+		/* the next task's start, unless a wake-up or a completion
+		 * (a syscall, a callback) came after this end (run_fn) */
+		w->boundary = woke || delivered ? 0 : end;
 	} else {
 		bump(&w->n_stale, 1);
 	}
@@ -1109,6 +1134,7 @@ again:
 	heap_lock_own(w);
 	quiet = step_is_quiet(w, look);
 	if (!quiet) {
+		w->boundary = 0; /* a drain, a look, a re-key: not the next task's */
 		step_policy(w);
 		drain_own_inbox(w);
 		if (look)
@@ -1130,10 +1156,14 @@ again:
 	rose = quiet ? heap_unlock(w) : step_end(w);
 	if (rose)
 		wake_gate(w); /* the heap was empty to peers: the full gate */
-	else if (more && atomic_load_explicit(&w->pool->nsleeping, memory_order_relaxed))
+	else if (more && atomic_load_explicit(&w->pool->nsleeping, memory_order_relaxed)) {
 		/* relaxed: a hint, to share a heap that stays non-empty; that
 		 * no work strands rests on the gate at the rise alone */
 		ripen__wake_one(w->pool, &w->rng);
+		w->boundary = 0; /* a futex wake: not the next task's */
+	}
+	if (rose)
+		w->boundary = 0;
 	return got;
 }
 
@@ -1164,13 +1194,17 @@ void *ripen__worker_main(void *arg)
 		if (atomic_load_explicit(&pool->stop, memory_order_acquire))
 			break;
 		if (atomic_load_explicit(&pool->paused, memory_order_acquire)) {
+			w->boundary = 0;
 			paused(w);
 			continue;
 		}
-		if (next_entry(w, &e))
+		if (next_entry(w, &e)) {
 			dispatch(w, &e);
-		else if (!search(w))
-			ripen__park(w);
+		} else {
+			w->boundary = 0; /* searching and parking are nobody's run */
+			if (!search(w))
+				ripen__park(w);
+		}
 	}
 	cleanup(w);
 	w->exiting = true;

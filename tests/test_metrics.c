@@ -357,6 +357,111 @@ static void quantiles_of_known_waits(void)
 	ripen_pool_destroy(pool);
 }
 
+/* ------------------------------------------------------ the boundary stamp */
+
+/*
+ * A worker that goes straight from one task to the next starts the next
+ * at the last one's end stamp (worker.c, run_fn). Two ways that would
+ * charge a long gap to a task's run time, each checked against a gap of
+ * 100 ms and a trivial task whose recorded run must stay under 50 ms
+ * (it is microseconds; the margin is for preemption beside CPU hogs).
+ */
+static struct ripen_pool *bs_pool;
+static struct ripen_task *bs_child;
+static atomic_int bs_ran;
+
+static void bs_count(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&bs_ran, 1);
+}
+
+/* 100 ms after its start, wait for a child it queued: the wait runs the
+ * child inline, and the child's start must be read then, not be the end
+ * of the task the worker ran before this one. */
+static void bs_parent(void *arg)
+{
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+
+	(void)arg;
+	o.class_id = 2;
+	CHECK_OK(ripen_submit(bs_pool, bs_count, NULL, &o, &bs_child));
+	sleep_ns(100 * MS);
+	CHECK_OK(ripen_task_wait(bs_child, -1)); /* no timeout: run inline */
+	ripen_task_release(bs_child);
+}
+
+static void boundary_skips_inline_runs(void)
+{
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+	struct ripen_class_stats st = RIPEN_CLASS_STATS_INIT;
+	struct ripen_pool_stats ps = RIPEN_POOL_STATS_INIT;
+
+	/* paused, FIFO: the no-op runs first and leaves its end stamp; the
+	 * parent follows through a quiet step and starts at that stamp */
+	bs_pool = make_pool(1, RIPEN_REBALANCE_OFF, true, ripen_policy_fifo());
+	atomic_store(&bs_ran, 0);
+	CHECK_OK(ripen_submit(bs_pool, noop, NULL, NULL, NULL));
+	o.class_id = 1;
+	CHECK_OK(ripen_submit(bs_pool, bs_parent, NULL, &o, NULL));
+	CHECK_OK(ripen_pool_resume(bs_pool));
+	CHECK_OK(ripen_pool_wait_idle(bs_pool, (int64_t)(30 * SEC)));
+	CHECK_OK(ripen_pool_stats(bs_pool, &ps));
+	CHECK_EQ(ps.inline_runs, 1); /* the case this checks happened */
+	CHECK_OK(ripen_pool_class_stats(bs_pool, 2, &st));
+	CHECK_EQ(st.started, 1);
+	printf("# inline child's recorded run: %.6f s\n", st.run_max_s);
+	CHECK(st.run_max_s < 0.050);
+	CHECK_OK(ripen_pool_class_stats(bs_pool, 1, &st));
+	CHECK(st.run_max_s >= 0.099); /* the parent's own run holds the sleep */
+	ripen_pool_destroy(bs_pool);
+}
+
+/* On one worker: queue 8 children and hold the worker until they have
+ * run, which only the other worker can do: woken by the children's
+ * rise, it steals them in its search and pops them in quiet steps. */
+static void bs_holder(void *arg)
+{
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+	uint64_t t0 = ripen_now_ns();
+	int base = atomic_load(&bs_ran);
+
+	(void)arg;
+	o.class_id = 2;
+	for (int i = 0; i < 8; i++)
+		CHECK_OK(ripen_submit(bs_pool, bs_count, NULL, &o, NULL));
+	while (atomic_load(&bs_ran) < base + 8 && ripen_now_ns() - t0 < 10 * SEC)
+		sleep_ns(1 * MS);
+}
+
+/* A worker that searched (and parked) before it stole must read the
+ * clock for the stolen task: its last end stamp is 100 ms old. Each
+ * round's first stolen child is popped in a quiet step 3 times in 4
+ * (a peer look makes the step non-quiet), so 8 rounds. */
+static void boundary_ends_at_a_search(void)
+{
+	struct ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
+	struct ripen_class_stats st = RIPEN_CLASS_STATS_INIT;
+
+	bs_pool = make_pool(2, RIPEN_REBALANCE_OFF, false, ripen_policy_fifo());
+	atomic_store(&bs_ran, 0);
+	for (int r = 0; r < 8; r++) {
+		o.inbox = 1 + (unsigned)(r % 2);
+		CHECK_OK(ripen_submit(bs_pool, noop, NULL, &o, NULL));
+		CHECK_OK(ripen_pool_wait_idle(bs_pool, (int64_t)(10 * SEC)));
+		sleep_ns(100 * MS); /* both workers search and park */
+		o.inbox = 2 - (unsigned)(r % 2);
+		CHECK_OK(ripen_submit(bs_pool, bs_holder, NULL, &o, NULL));
+		CHECK_OK(ripen_pool_wait_idle(bs_pool, (int64_t)(30 * SEC)));
+		CHECK_EQ(atomic_load(&bs_ran), 8 * (r + 1));
+	}
+	CHECK_OK(ripen_pool_class_stats(bs_pool, 2, &st));
+	CHECK_EQ(st.started, 64);
+	printf("# stolen children's longest recorded run: %.6f s\n", st.run_max_s);
+	CHECK(st.run_max_s < 0.050);
+	ripen_pool_destroy(bs_pool);
+}
+
 /* A periodic task's wait runs from each release, not from its submit. */
 static atomic_int periodic_runs;
 
@@ -1033,6 +1138,8 @@ static const struct test_case cases[] = {
 	{ "cancels_rejects_delayed", cancels_rejects_delayed },
 	{ "quantiles_of_known_waits", quantiles_of_known_waits },
 	{ "periodic_wait_from_release", periodic_wait_from_release },
+	{ "boundary_skips_inline_runs", boundary_skips_inline_runs },
+	{ "boundary_ends_at_a_search", boundary_ends_at_a_search },
 	{ "names_and_escaping", names_and_escaping },
 	{ "exposition_is_consistent", exposition_is_consistent },
 	{ "watch_bad_input", watch_bad_input },
