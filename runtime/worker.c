@@ -1154,16 +1154,15 @@ again:
 	got = ripen__prioq_pop(&w->heap, e);
 	more = w->heap.n > 0;
 	rose = quiet ? heap_unlock(w) : step_end(w);
-	if (rose)
+	if (rose) {
 		wake_gate(w); /* the heap was empty to peers: the full gate */
-	else if (more && atomic_load_explicit(&w->pool->nsleeping, memory_order_relaxed)) {
+		w->boundary = 0; /* a wake-up: not the next task's */
+	} else if (more && atomic_load_explicit(&w->pool->nsleeping, memory_order_relaxed)) {
 		/* relaxed: a hint, to share a heap that stays non-empty; that
 		 * no work strands rests on the gate at the rise alone */
 		ripen__wake_one(w->pool, &w->rng);
 		w->boundary = 0; /* a futex wake: not the next task's */
 	}
-	if (rose)
-		w->boundary = 0;
 	return got;
 }
 
