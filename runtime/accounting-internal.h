@@ -14,6 +14,10 @@ void ripen__pool_maybe_signal_idle(struct ripen_pool *pool);
 int ripen__wait_idle(struct ripen_pool *pool, int64_t timeout_ns);
 /* Worker w finished or cancelled a task: its out-count. Owner only. */
 void ripen__note_done(struct ripen__worker *w);
+/* Worker w may be the last one busy (its heap looks empty, or it is about
+ * to park): publish its out-count, ordered, and wake ripen_pool_wait_idle's
+ * sleepers if the pool is idle. Owner only. */
+void ripen__worker_signal_idle(struct ripen__worker *w);
 /* A successful ripen_task_cancel: the out-count, on the calling worker's
  * counter or the pool's (other threads). */
 void ripen__count_cancel(struct ripen_pool *pool, uint32_t class_id);

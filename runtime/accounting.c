@@ -46,16 +46,8 @@ bool ripen__pool_is_idle(struct ripen_pool *pool)
 
 void ripen__pool_maybe_signal_idle(struct ripen_pool *pool)
 {
-	/* seq_cst fence: the finisher's half of the Dekker pair with the
-	 * registration in wait_idle (a seq_cst RMW, then seq_cst loads of the
-	 * counters). Every out-count this thread stored before the call,
-	 * note_done's release store of `done` included, is then seen by a
-	 * waiter whose registration the load below misses: a seq_cst read
-	 * after the fence sees the last seq_cst write before it in the total
-	 * order or a later one, so a missed registration follows the fence,
-	 * and a store sequenced before a seq_cst fence is seen by every
-	 * seq_cst read that follows the fence in that order (C11 7.17.3) */
-	atomic_thread_fence(memory_order_seq_cst);
+	/* seq_cst: the finisher's load of the Dekker pair (its counter store,
+	 * seq_cst, came first); pairs with the registration in wait_idle */
 	if (atomic_load_explicit(&pool->idle_waiters, memory_order_seq_cst) == 0)
 		return;
 	if (!ripen__pool_is_idle(pool))
@@ -99,24 +91,37 @@ int ripen__wait_idle(struct ripen_pool *pool, int64_t timeout_ns)
 	return rc;
 }
 
+void ripen__worker_signal_idle(struct ripen__worker *w)
+{
+	/* seq_cst: the completer's half of the Dekker pair with
+	 * ripen_pool_wait_idle: store done, then load idle_waiters (in
+	 * maybe_signal_idle). From ripen__park the count is unchanged since
+	 * note_done stored it with release, which is no half of any pair: it
+	 * is stored again here, ordered */
+	atomic_store_explicit(&w->done, w->done_priv, memory_order_seq_cst);
+	ripen__pool_maybe_signal_idle(w->pool);
+}
+
 void ripen__note_done(struct ripen__worker *w)
 {
-	/* release: the task's effects happen-before the waiter's seq_cst load
-	 * of `done` in ripen__pool_is_idle. The store half of the Dekker pair
-	 * with ripen_pool_wait_idle's registration is the seq_cst fence in
-	 * ripen__pool_maybe_signal_idle, which every way to an idle pool
-	 * passes after this store (below, or ripen__park): a seq_cst store
-	 * here, an xchg, cost a spawn tree 4-7% of its time at one worker
-	 * (bench_workloads Ripen_SpawnTree/1, medians of 3, four alternating
-	 * runs on the Intel VM: 182-185 ms with it, 172-176 without) */
-	atomic_store_explicit(&w->done, ++w->done_priv, memory_order_release);
+	++w->done_priv;
 	/* The full idle check reads every worker's counters: only a worker
 	 * whose heap looks empty makes it here. One with entries left (stale
 	 * ones, when the pool is in fact idle) pops them, runs out of work and
 	 * makes the check in ripen__park before it sleeps: every way to an
 	 * idle pool ends with its workers parking. relaxed: a hint. */
-	if (atomic_load_explicit(&w->qsize, memory_order_relaxed) == 0)
-		ripen__pool_maybe_signal_idle(w->pool);
+	if (atomic_load_explicit(&w->qsize, memory_order_relaxed) == 0) {
+		ripen__worker_signal_idle(w);
+		return;
+	}
+	/* release: the task's effects happen-before the waiter's seq_cst load
+	 * of `done` in ripen__pool_is_idle. No Dekker pair here: this worker
+	 * still has work, and its idle check comes when it parks, which
+	 * stores the count again with seq_cst. A seq_cst store on every task
+	 * (an xchg) cost a spawn tree 2-5% of its time at one worker
+	 * (bench_workloads Ripen_SpawnTree/1, medians of 3, alternating runs
+	 * on the Intel VM: 182-185 ms with it, 176-183 without) */
+	atomic_store_explicit(&w->done, w->done_priv, memory_order_release);
 }
 
 /* Count a successful cancel on the out-side of idle detection. */

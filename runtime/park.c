@@ -132,8 +132,8 @@ void ripen__park(struct ripen__worker *w)
 	RIPEN_WINDOW(RIPEN_WIN_PARK); /* a submit lands between the announce and the recheck */
 	if (!work_visible(w)) {
 		/* the idle check a completer with a non-empty heap left to us
-		 * (worker.c, ripen__note_done) */
-		ripen__pool_maybe_signal_idle(pool);
+		 * (accounting.c, ripen__note_done) */
+		ripen__worker_signal_idle(w);
 		ripen__bump(&w->n_parks, 1); /* owner-only counter */
 		/* acquire: pairs with the waker's exchange; what the waker
 		 * published before waking us is visible after */
