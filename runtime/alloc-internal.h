@@ -36,7 +36,6 @@ void ripen__alloc_unbind_thread(void);
  * leaked. For tests. */
 void ripen__alloc_block_stats(int64_t *out, uint64_t *held, uint64_t *taken);
 
-
 /*
  * A plain task's block, inline: the fast paths of ripen__malloc and
  * ripen__free for that size (the thread's list), with everything else in
