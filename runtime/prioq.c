@@ -126,7 +126,7 @@ static void heap_push(struct ripen__prioq *q, const struct ripen__entry *e)
 }
 
 /* Double the ring, keeping its order; false without memory (q unchanged). */
-static bool run_grow(struct ripen__prioq *q)
+static __attribute__((noinline)) bool run_grow(struct ripen__prioq *q)
 {
 	size_t cap = q->rcap ? 2 * q->rcap : RUN_INIT;
 	struct ripen__entry *r;
@@ -146,7 +146,8 @@ static bool run_grow(struct ripen__prioq *q)
 }
 
 /* Append e to the run (rlen == 0, or e ties rkey with a later seq). */
-static bool run_append(struct ripen__prioq *q, const struct ripen__entry *e)
+static inline __attribute__((always_inline)) bool run_append(struct ripen__prioq *q,
+							      const struct ripen__entry *e)
 {
 	if (q->rlen == q->rcap && !run_grow(q))
 		return false;
