@@ -81,36 +81,6 @@ void ripen__task_view(const struct ripen_task *t, void *pool_ctx, struct ripen_t
 	v->pool_ctx = pool_ctx;
 }
 
-bool ripen__task_claim(struct ripen_task *t)
-{
-	/* relaxed: the CAS below re-validates */
-	uint32_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
-
-	while ((s & (TS_MASK | TS_ARMED)) == TS_QUEUED) {
-		RIPEN_YIELD_POINT(); /* read QUEUED; a cancel or another claim lands here */
-		/* acquire on success: the claimer runs the task after reading its
-		 * fields; they were published with the task (inbox, heap) */
-		if (atomic_compare_exchange_weak_explicit(&t->state, &s,
-							  (s & TS_WAITERS) | TS_RUNNING,
-							  memory_order_acquire,
-							  memory_order_relaxed))
-			return true;
-	}
-	return false;
-}
-
-bool ripen__task_set_final(struct ripen_task *t, uint32_t final_state)
-{
-	/* release: the task's effects happen-before a waiter's acquire load of
-	 * the final state in ripen_task_wait/ripen_task_state */
-	uint32_t old = atomic_exchange_explicit(&t->state, final_state, memory_order_release);
-
-	if (!(old & TS_WAITERS))
-		return false;
-	ripen__futex_wake(&t->state, RIPEN_FUTEX_ALL);
-	return true;
-}
-
 int ripen__task_try_cancel(struct ripen_task *t)
 {
 	/* relaxed: the CAS below re-validates */
