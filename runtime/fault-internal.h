@@ -56,6 +56,7 @@ enum ripen__window {
 	RIPEN_WIN_TRACE_DRAIN,		/* trace.c writer: about to drain the rings */
 	RIPEN_WIN_TRACE_PUT,		/* trace.c: a worker has its ring, the record not yet put */
 	RIPEN_WIN_STALL_WAIT,		/* worker.c stall_wait: the peer's lock word not yet read */
+	RIPEN_WIN_CLAIM,		/* task-internal.h claim: entry popped, holders not yet counted */
 	RIPEN_WIN_NWINDOWS
 };
 typedef void ripen__window_fn(enum ripen__window win, void *arg);

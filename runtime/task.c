@@ -18,48 +18,12 @@
 _Static_assert(sizeof(struct ripen_task) == RIPEN_BLOCK_SIZE,
 	       "a plain task is one block of ripen's allocator (alloc-internal.h)");
 
-struct ripen_task *ripen__task_alloc(bool ext)
+/* The slow half of ripen__task_put: other references may remain. */
+void ripen__task_put_shared(struct ripen_task *t)
 {
-	struct ripen_task *t;
-
-	if (RIPEN_FAULT(RIPEN_FAULT_TASK_ALLOC))
-		return NULL;
-	t = ext ? ripen__malloc(sizeof(*t) + sizeof(struct ripen__ext)) : ripen__block_alloc();
-	if (t != NULL) {
-		cds_wfcq_node_init(&t->node);
-		t->magic = ext ? RIPEN_TASK_MAGIC_EXT : RIPEN_TASK_MAGIC;
-	}
-	return t;
-}
-
-void ripen__task_free(struct ripen_task *t)
-{
-	size_t size = ripen__task_size(t);
-
-	t->magic = RIPEN_TASK_DEAD;
-	if (size == RIPEN_BLOCK_SIZE)
-		ripen__block_free(t);
-	else
-		ripen__free(t, size);
-}
-
-void ripen__task_put(struct ripen_task *t)
-{
-	uint32_t old;
-
-	/* The only reference left is ours: nobody else can add one (adding
-	 * takes a reference already held: the handle, in re-prioritisation),
-	 * so free without the locked RMW, which is most tasks' last drop.
-	 * acquire: pairs with the release half of the earlier holders'
-	 * fetch_sub below, so their accesses precede the free. */
-	if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1) {
-		ripen__task_check(t);
-		ripen__task_free(t);
-		return;
-	}
 	/* acq_rel: the last dropper must see every other holder's accesses
 	 * (acquire) and each holder's accesses must precede its drop (release) */
-	old = atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel);
+	uint32_t old = atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel);
 
 	if (ripen__unlikely(old == 0))
 		RIPEN_DIE("task %p released more often than referenced", (void *)t);

@@ -1629,6 +1629,47 @@ static void stall_rewait_backs_off(void)
 	ripen_pool_destroy(sr.p);
 }
 
+/* ------------- a sole holder's claim must see a cancel made just before */
+
+static struct ripen_task *sole_t;
+static atomic_int sole_armed, sole_hit;
+
+static void sole_hook(enum ripen__window win, void *arg)
+{
+	int one = 1;
+
+	(void)arg;
+	if (win != RIPEN_WIN_CLAIM || !atomic_compare_exchange_strong(&sole_armed, &one, 0))
+		return;
+	/* the worker has popped the task's entry and not yet claimed it: the
+	 * handle's holder cancels the task and lets go of the handle, which
+	 * leaves the entry's reference the only one */
+	CHECK_EQ(ripen_task_cancel(sole_t), 0);
+	ripen_task_release(sole_t);
+	atomic_store(&sole_hit, 1);
+}
+
+/* hook: the claim then holds the only reference and skips its CAS; it must
+ * still find the task cancelled (the state read after the count) */
+static void sole_claim_sees_a_cancel(void)
+{
+	struct ripen_pool *p;
+	atomic_int ran = 0;
+
+	if (skip_without_hooks(__func__))
+		return;
+	p = make_pool(1, 0, true, NULL);
+	CHECK_OK(ripen_submit(p, count_fn, &ran, NULL, &sole_t));
+	ripen__window_hook(sole_hook, NULL);
+	atomic_store(&sole_armed, 1);
+	CHECK_OK(ripen_pool_resume(p));
+	CHECK_OK(ripen_pool_wait_idle(p, (int64_t)(30 * SEC)));
+	ripen__window_hook(NULL, NULL);
+	CHECK_EQ(atomic_load(&sole_hit), 1);
+	CHECK_EQ(atomic_load(&ran), 0);
+	ripen_pool_destroy(p);
+}
+
 TEST_MAIN(T(periodic_waiter_survives_rearm), T(periodic_waiters_soak),
 	  T(fork_join_on_delayed_child), T(fork_join_on_triggered_child),
 	  T(lowest_keys_stay_stealable), T(polling_wakeups), T(wake_gate_wakes_a_thief),
@@ -1642,4 +1683,5 @@ TEST_MAIN(T(periodic_waiter_survives_rearm), T(periodic_waiters_soak),
 	  T(larger_opts_still_take_the_policy), T(set_policy_to_the_current_one),
 	  T(score_fn_reentry_refused), T(set_policy_does_not_wait_for_a_rekey),
 	  T(stall_rule_bounds_the_run_ahead), T(stall_rule_sees_a_new_hold),
-	  T(stall_wait_is_left_alone_by_the_rebalancer), T(stall_rewait_backs_off))
+	  T(stall_wait_is_left_alone_by_the_rebalancer), T(stall_rewait_backs_off),
+	  T(sole_claim_sees_a_cancel))
