@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "ripen.h"
+#include "counters.h"
 #include "strict_pool.h"
 #include "workers.h"
 
@@ -56,40 +57,9 @@ uint64_t NowNs()
 
 // ------------------------------------------------------------ spawn tree
 
-// Tasks run, counted per thread, each on a line of its own, and summed
-// after the tree (the pool is idle then): one shared counter bounced a line
-// between the workers at every task, for every pool alike (bench_sssp's
-// counters had the same cost: see TaskCount there). Slots are handed out in
-// thread order and wrap (pools come and go: threads accumulate); the add
-// is atomic so that two threads sharing a slot after a wrap still count
-// right.
-struct alignas(64) NodeCount {
-	std::atomic<uint64_t> n{0};
-};
-constexpr unsigned kNodeSlots = 64;
-NodeCount g_node_count[kNodeSlots];
-std::atomic<unsigned> g_node_next{0};
-
-inline void CountNode()
-{
-	static thread_local NodeCount *mine =
-		&g_node_count[g_node_next.fetch_add(1, std::memory_order_relaxed) % kNodeSlots];
-	mine->n.fetch_add(1, std::memory_order_relaxed);
-}
-
-void ResetNodes()
-{
-	for (NodeCount &c : g_node_count)
-		c.n.store(0, std::memory_order_relaxed);
-}
-
-uint64_t SumNodes()
-{
-	uint64_t n = 0;
-	for (NodeCount &c : g_node_count)
-		n += c.n.load(std::memory_order_relaxed);
-	return n;
-}
+// Tasks run, counted per thread (counters.h: one shared counter bounced a
+// line between the workers at every task, for every pool alike).
+PerThreadCounter g_nodes;
 
 ripen_pool *g_rpool;
 StrictPool *g_spool;
@@ -106,7 +76,7 @@ inline uintptr_t FibArg(uintptr_t depth, uintptr_t n) { return depth << 8 | n; }
 void RipenFib(void *arg)
 {
 	uintptr_t a = (uintptr_t)arg, n = a & 0xff, d = a >> 8;
-	CountNode();
+	g_nodes.Add();
 	if (n < 2)
 		return;
 	ripen_task_opts o = RIPEN_TASK_OPTS_INIT;
@@ -118,7 +88,7 @@ void RipenFib(void *arg)
 void StrictFib(void *arg)
 {
 	uintptr_t a = (uintptr_t)arg, n = a & 0xff, d = a >> 8;
-	CountNode();
+	g_nodes.Add();
 	if (n < 2)
 		return;
 	g_spool->Submit(StrictFib, (void *)FibArg(d + 1, n - 1), (double)(d + 1));
@@ -131,11 +101,11 @@ void BM_Ripen_SpawnTree(benchmark::State &state)
 	o.workers = (unsigned)state.range(0);
 	ripen_pool_create(&o, &g_rpool);
 	for (auto _ : state) {
-		ResetNodes();
+		g_nodes.Reset();
 		ripen_submit(g_rpool, RipenFib, (void *)FibArg(0, kFibN), nullptr, nullptr);
 		ripen_pool_wait_idle(g_rpool, -1);
 	}
-	state.SetItemsProcessed((int64_t)SumNodes() * state.iterations());
+	state.SetItemsProcessed((int64_t)g_nodes.Sum() * state.iterations());
 	ripen_pool_destroy(g_rpool);
 }
 
@@ -144,17 +114,17 @@ void BM_Strict_SpawnTree(benchmark::State &state)
 	StrictPool p((unsigned)state.range(0));
 	g_spool = &p;
 	for (auto _ : state) {
-		ResetNodes();
+		g_nodes.Reset();
 		p.Submit(StrictFib, (void *)FibArg(0, kFibN), 0);
 		p.WaitIdle();
 	}
-	state.SetItemsProcessed((int64_t)SumNodes() * state.iterations());
+	state.SetItemsProcessed((int64_t)g_nodes.Sum() * state.iterations());
 }
 
 #ifdef RIPEN_HAVE_TBB
 void TbbFib(tbb::task_group &g, uintptr_t n)
 {
-	CountNode();
+	g_nodes.Add();
 	if (n < 2)
 		return;
 	g.run([&g, n] { TbbFib(g, n - 1); });
@@ -165,14 +135,14 @@ void BM_TBB_SpawnTree(benchmark::State &state)
 {
 	tbb::task_arena arena((int)state.range(0), 1);
 	for (auto _ : state) {
-		ResetNodes();
+		g_nodes.Reset();
 		arena.execute([] {
 			tbb::task_group g;
 			TbbFib(g, kFibN);
 			g.wait();
 		});
 	}
-	state.SetItemsProcessed((int64_t)SumNodes() * state.iterations());
+	state.SetItemsProcessed((int64_t)g_nodes.Sum() * state.iterations());
 }
 #endif
 
