@@ -63,12 +63,16 @@ struct ripen__worker {
 	_Atomic uint64_t inbox_rejected; /* of those, refused by a closed pool */
 	_Atomic uint64_t inbox_extra;	/* re-entries (re-prioritised tasks): hint only */
 
-	/* --- thieves' line: the heap lock and what the holder publishes */
+	/* --- the heap lock, on a line of its own */
 	/* odd while held; each hold adds 2, so a value seen twice is one hold
 	 * (worker.c, the stall rule). Owner in its step, or a thief: try-only
 	 * for thieves */
 	alignas(RIPEN_CACHELINE) _Atomic uint32_t heap_lock;
-	_Atomic uint64_t pub_top;	/* hint: best key in the heap, 0 = empty */
+	/* --- what the holder publishes: read by every peer's look, search
+	 * and idle check. Apart from the lock, whose CAS would otherwise
+	 * find the line shared after each look and wait for it; the
+	 * holder's plain stores here drain while its task runs */
+	alignas(RIPEN_CACHELINE) _Atomic uint64_t pub_top; /* hint: best key in the heap, 0 = empty */
 	_Atomic uint64_t qsize;		/* hint: entries in the heap */
 
 	/* --- parking: owner sets, wakers clear */
