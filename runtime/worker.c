@@ -120,6 +120,18 @@
  *         one worker (fibd; 14 fib). A top refilled only when it ran
  *         empty (eight sifts in one hold): 461-473 against 514-519 ns,
  *         prefilled 1.9-2.0 against 1.6-1.7.
+ *     Since then: a task whose entry holds its only reference is claimed
+ *     and finished with plain stores (task-internal.h, ripen__task_sole),
+ *     and the heap lock has a line of its own: every look reads the
+ *     peer's pub_top, which shared the lock's line, so the owner's next
+ *     lock CAS found it shared and waited (perf: the CAS 19% of
+ *     ripen__worker_main's samples at two workers, the look's read of
+ *     the peer's pub_top 22%). CPU a task at two workers: 415-439 -> 406
+ *     ns for the first, then 440-487 -> 420-472 for the second
+ *     (alternating builds, each; one worker 217-269 throughout). The CAS
+ *     still holds a fifth of the loop's samples: a locked instruction
+ *     drains the store buffer, which holds the pub_top store that a
+ *     peer's look made miss, when the task between was short.
  *     Open: fewer looks while the tops stay close without losing the
  *     order, and a placement that keeps the workers' nodes apart;
  *   - short tasks: the owner holds its lock through most of its time, so a
