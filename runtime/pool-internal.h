@@ -72,7 +72,8 @@ struct ripen__worker {
 	 * and idle check. Apart from the lock, whose CAS would otherwise
 	 * find the line shared after each look and wait for it; the
 	 * holder's plain stores here drain while its task runs */
-	alignas(RIPEN_CACHELINE) _Atomic uint64_t pub_top; /* hint: best key in the heap, 0 = empty */
+	/* hint: best key in the heap, 0 = empty */
+	alignas(RIPEN_CACHELINE) _Atomic uint64_t pub_top;
 	_Atomic uint64_t qsize;		/* hint: entries in the heap */
 
 	/* --- parking: owner sets, wakers clear */

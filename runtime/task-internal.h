@@ -182,11 +182,11 @@ void ripen__task_put_shared(struct ripen_task *t);
 /*
  * The sole holder. A queue entry holds a reference, and so does every
  * other party that can reach a task: a handle, another entry, the timer
- * heap, a completion queue (the lifetime rules above). A caller holding an entry
- * that reads refs == 1 is therefore the only one that can reach the task,
- * and stays so (a new reference is taken only from one already held), so
- * no cancel, no other claim and no new waiter can race it: claim and finish
- * need no locked instruction. Most tasks are submitted without a handle;
+ * heap, a completion queue (the lifetime rules above). A caller holding
+ * an entry that reads refs == 1 is therefore the only one that can reach
+ * the task, and stays so (a new reference is taken only from one already
+ * held), so no cancel, no other claim and no new waiter can race it: claim
+ * and finish need no locked instruction. Most tasks are submitted without a handle;
  * for them that saves the claim's CAS and the finish's exchange, two of
  * the locked operations a task paid (5-6% of a spawn tree's samples each,
  * perf -e cpu-clock, Intel VM). A waiter that gave up (its TS_WAITERS bit
@@ -194,8 +194,8 @@ void ripen__task_put_shared(struct ripen_task *t);
  * The three are inline: out of line, the calls cost ~10 instructions a
  * task (callgrind, cg driver fib).
  * acquire: pairs with the release half of the fetch_sub in
- * ripen__task_put_shared of every earlier holder, so their writes of the word
- * (a cancel, TS_WAITERS) are seen.
+ * ripen__task_put_shared of every earlier holder, so their writes of the
+ * word (a cancel, TS_WAITERS) are seen.
  */
 static inline bool ripen__task_sole(const struct ripen_task *t)
 {
