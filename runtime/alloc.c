@@ -220,7 +220,8 @@ void ripen__alloc_block_stats(int64_t *out, uint64_t *held, uint64_t *taken)
 	*out = atomic_load_explicit(&blocks_out, memory_order_relaxed);
 	*taken = atomic_load_explicit(&blocks_taken, memory_order_relaxed);
 	pthread_mutex_lock(&depot_lock);
-	*held = (uint64_t)atomic_load_explicit(&depot_n, memory_order_relaxed) * RIPEN_MAG + ripen__cache_n;
+	*held = (uint64_t)atomic_load_explicit(&depot_n, memory_order_relaxed) * RIPEN_MAG +
+		ripen__cache_n;
 	pthread_mutex_unlock(&depot_lock);
 }
 
