@@ -85,5 +85,11 @@ uint64_t ripen__fault_hits(enum ripen__fault_point p);
 uint64_t ripen__fault_fired(enum ripen__fault_point p);
 void ripen__fault_reset(void);
 bool ripen__fault_enabled(void);
+/* From now on the recording clock's TSC runs at factor times its rate (1: true). */
+void ripen__fault_tsc_rate(double factor);
+#if defined(__x86_64__) && defined(RIPEN_FAULT_INJECTION)
+/* the TSC as bent by ripen__fault_tsc_rate: the recording clock's reads */
+uint64_t ripen__rdtsc_bent(void);
+#endif
 
 #endif

@@ -93,6 +93,49 @@ void ripen__fault_reset(void)
 	atomic_store_explicit(&random_one_in, 0, memory_order_relaxed);
 }
 
+/*
+ * A bent TSC: from the moment a test bends it, the recording clock's TSC
+ * reads run at `factor` times the true rate (a VM moved to a host whose
+ * TSC runs at another rate), continuous at the bend, so that only the
+ * rate check (metrics.c, rate_holds) can tell. The factor is kept in
+ * 32.32 fixed point. A no-op without fault injection.
+ */
+#if defined(__x86_64__) && defined(RIPEN_FAULT_INJECTION)
+static _Atomic uint64_t bend_base, bend_mult; /* 0: not bent */
+#endif
+
+void ripen__fault_tsc_rate(double factor)
+{
+#if defined(__x86_64__) && defined(RIPEN_FAULT_INJECTION)
+	/* relaxed: the base is published by the release store of the mult */
+	atomic_store_explicit(&bend_base, __builtin_ia32_rdtsc(), memory_order_relaxed);
+	/* release: pairs with the acquire load in ripen__rdtsc_bent */
+	atomic_store_explicit(&bend_mult, factor == 1.0 ? 0 : (uint64_t)(factor * 4294967296.0),
+			      memory_order_release);
+#else
+	(void)factor;
+#endif
+}
+
+#if defined(__x86_64__) && defined(RIPEN_FAULT_INJECTION)
+uint64_t ripen__rdtsc_bent(void)
+{
+	uint64_t c = __builtin_ia32_rdtsc();
+	/* acquire: pairs with the release store in ripen__fault_tsc_rate,
+	 * so that the base read below is the bend's */
+	uint64_t m = atomic_load_explicit(&bend_mult, memory_order_acquire);
+	uint64_t base;
+
+	if (m == 0)
+		return c;
+	/* relaxed: ordered by the acquire above */
+	base = atomic_load_explicit(&bend_base, memory_order_relaxed);
+	if (c < base)
+		return c;
+	return base + (uint64_t)(((unsigned __int128)(c - base) * m) >> 32);
+}
+#endif
+
 #ifdef RIPEN_YIELD_POINTS
 void ripen__yield_point(void)
 {

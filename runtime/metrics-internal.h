@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common-internal.h"
+#include "fault-internal.h"
 #include "pool-internal.h"
 #include "task-internal.h"
 
@@ -120,27 +121,39 @@ static inline void ripen__hist_add(struct ripen__hist *h, uint64_t ns)
 /*
  * The recording's clock (metrics.c, "The clock"): CLOCK_MONOTONIC ns, read
  * as the TSC scaled from a per-worker anchor that is re-read through the
- * vDSO every millisecond, where the kernel itself keeps time by the TSC;
- * the vDSO clock everywhere else.
+ * vDSO every millisecond, where the kernel's own clock is the TSC (the
+ * clocksource "tsc", or "kvm-clock" served by the vDSO) and its rate keeps
+ * to the calibration; the vDSO clock everywhere else.
  */
 extern double ripen__ns_per_tick;	/* 0: no usable TSC */
 extern uint64_t ripen__tick_mult;	/* ns per tick in 32.32 fixed point */
 extern uint64_t ripen__anchor_ticks;	/* re-anchor after this many ticks; 0: no TSC */
 uint64_t ripen__m_now_slow(struct ripen__worker *w);
+/* Is the recording clock the TSC now (false once a rate check failed)? */
+bool ripen__clock_tsc(void);
+
+#if defined(__x86_64__)
+#ifdef RIPEN_FAULT_INJECTION
+#define ripen__rdtsc() ripen__rdtsc_bent() /* fault-internal.h */
+#else
+#define ripen__rdtsc() __builtin_ia32_rdtsc()
+#endif
+#endif
 
 /*
- * One unsigned compare on the fast path: anchor_ticks is 0 without a usable
- * TSC, so every read then takes the slow call (the vDSO). The scaling is
- * fixed point: d < anchor_ticks (a millisecond of ticks), so d * mult stays
- * near 1e6 * 2^32 < 2^63 at any TSC rate; the double conversions it
- * replaces cost 7 more instructions a read (callgrind).
+ * One unsigned compare on the fast path: the worker's anchor_win is 0
+ * until its first re-anchor and whenever the TSC is not used, so every
+ * read then takes the slow call (the vDSO). The scaling is fixed point:
+ * d < anchor_win (a millisecond of ticks), so d * mult stays near
+ * 1e6 * 2^32 < 2^63 at any TSC rate; the double conversions it replaces
+ * cost 7 more instructions a read (callgrind).
  */
 static inline uint64_t ripen__m_now(struct ripen__worker *w)
 {
 #if defined(__x86_64__)
-	uint64_t d = __builtin_ia32_rdtsc() - w->anchor_tsc;
+	uint64_t d = ripen__rdtsc() - w->anchor_tsc;
 
-	if (ripen__likely(d < ripen__anchor_ticks)) /* else stale, behind, or no TSC */
+	if (ripen__likely(d < w->anchor_win)) /* else stale, behind, or no TSC */
 		return w->anchor_ns + ((d * ripen__tick_mult) >> 32);
 	return ripen__m_now_slow(w);
 #else

@@ -47,27 +47,42 @@
  * MetricsCost, on/off 0.92 on the 2-core development machine): the vDSO
  * reads the TSC with a fence and a seqlock around it. So where the kernel
  * itself keeps time by the TSC (clocksource "tsc": invariant and
- * synchronised across CPUs, or the kernel would have switched away), the
- * recording reads the TSC directly and scales it from a per-worker anchor:
- * a (TSC, CLOCK_MONOTONIC) pair re-read through the vDSO once a
- * millisecond of ticks has passed, at the rate calibrated once per process
- * over 2 ms, in 32.32 fixed point (a double conversion each way cost
- * 7 instructions a read more; callgrind, ripen-cg-driver fib 20 vs 21:
- * 919 -> 879 a task). The error against CLOCK_MONOTONIC stays within the rate's
- * calibration error times one millisecond (about 20 ns) plus NTP's slew
- * over that millisecond (under 1 ns at 500 ppm); a wait that comes out
- * below 0 from that is 0. Elsewhere (no such TSC, other CPUs) the vDSO
- * read is used. metrics_off skips both reads and the histogram writes;
- * the per-class counts stay. Even so, rdtsc alone costs 13 ns on the
- * Intel VM, a sixth of a spawn's whole time: a worker that goes straight
- * from one task to the next starts it at the last one's end stamp, one
- * read a task fewer (worker.c, run_fn: the boundary stamp).
+ * synchronised across CPUs, or the kernel would have switched away; or
+ * "kvm-clock" served by the vDSO, the TSC as the host scales it: see
+ * tsc_source), the recording reads the TSC directly and scales it from a
+ * per-worker anchor: a (TSC, CLOCK_MONOTONIC) pair re-read through the
+ * vDSO once a millisecond of ticks has passed, at the rate calibrated once
+ * per process over 2 ms, in 32.32 fixed point (a double conversion each
+ * way cost 7 instructions a read more; callgrind, ripen-cg-driver fib 20
+ * vs 21: 919 -> 879 a task). The error against CLOCK_MONOTONIC stays
+ * within the rate's calibration error times one millisecond (about 20 ns)
+ * plus NTP's slew over that millisecond (under 1 ns at 500 ppm); a wait
+ * that comes out below 0 from that is 0. Each worker also checks the rate
+ * against a pair 16 ms or more back and, should the two disagree by 0.2%,
+ * gives the TSC up for the process (rate_holds). Elsewhere (no such TSC,
+ * other CPUs) the vDSO read is used. metrics_off skips both reads and the
+ * histogram writes; the per-class counts stay. Even so, rdtsc alone costs
+ * 13 ns on the Intel VM, a sixth of a spawn's whole time: a worker that
+ * goes straight from one task to the next starts it at the last one's end
+ * stamp, one read a task fewer (worker.c, run_fn: the boundary stamp).
+ *
+ * On the 2-vCPU AMD EPYC VMs here (kvm-clock, booted tsc=unstable) the
+ * vDSO read costs 27 ns against rdtsc's 11, and a spawned task makes two:
+ * trusting kvm-clock's TSC took the fib(29) spawn tree (bench_workloads
+ * Ripen_SpawnTree) from 170-175 to 90-91 ms at 1 worker and from 262-268
+ * to 190-193 ms at 2, against oneTBB's 59-64 and 133-139 in the same runs.
+ * Valgrind gives its guest no vDSO, so under callgrind kvm-clock is a
+ * system call and the TSC is not trusted: RIPEN_METRICS_TSC=1 skips that
+ * check, for instruction counts of the path that runs natively.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "fault-internal.h"
 #include "metrics-internal.h"
@@ -89,42 +104,124 @@ uint64_t ripen__tick_mult;
 uint64_t ripen__anchor_ticks;
 static pthread_once_t clock_once = PTHREAD_ONCE_INIT;
 
+static uint64_t tight_ticks;	/* 2 us of ticks: a tight (TSC, ns) pair */
+/* a worker's rate check failed: every worker reads the vDSO from now on */
+static _Atomic bool tsc_off;
+
 #if defined(__x86_64__)
 #include <cpuid.h>
 
-/* Does the kernel keep time by an invariant TSC? */
-static bool tsc_trusted(void)
+enum tsc_source { TSC_NO, TSC_KERNEL, TSC_KVM };
+
+/*
+ * Does the kernel keep time by an invariant TSC? Either directly (the
+ * clocksource "tsc": the kernel checked that the CPUs' TSCs agree, or it
+ * would have switched away), or through kvm-clock, which is the guest's
+ * TSC scaled by the host. The vDSO serves kvm-clock only where the host
+ * marks it stable (PVCLOCK_TSC_STABLE_BIT: one clock for every vCPU; Linux,
+ * arch/x86/kernel/kvmclock.c), else each read is a system call; so for
+ * kvm-clock calibrate() also checks that the reads are vDSO-fast. Such a
+ * guest may be booted with tsc=unstable all the same (the 2-vCPU AMD VMs
+ * here are, for snapshots): a snapshot's jump in the TSC is a read outside
+ * the anchor's window, and a change of rate is what rate_holds() catches.
+ */
+static enum tsc_source tsc_source(void)
 {
 	unsigned a, b, c, d;
 	char src[32] = "";
+	size_t len;
 	FILE *f;
 
 	if (getenv("RIPEN_METRICS_VDSO") != NULL)
-		return false; /* for comparisons: the vDSO clock throughout */
+		return TSC_NO; /* for comparisons: the vDSO clock throughout */
 	if (!__get_cpuid(0x80000007u, &a, &b, &c, &d) || !(d & (1u << 8)))
-		return false; /* no invariant TSC */
+		return TSC_NO; /* no invariant TSC */
 	f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
 	if (f == NULL)
-		return false;
+		return TSC_NO;
 	if (fgets(src, sizeof(src), f) == NULL)
 		src[0] = '\0';
 	fclose(f);
-	return strncmp(src, "tsc", 3) == 0 && (src[3] == '\n' || src[3] == '\0');
+	len = strcspn(src, "\n");
+	if (len == 3 && strncmp(src, "tsc", 3) == 0)
+		return TSC_KERNEL;
+	if (len == 9 && strncmp(src, "kvm-clock", 9) == 0)
+		return TSC_KVM;
+	return TSC_NO;
+}
+
+/*
+ * A (TSC, ns) pair: the TSC at the midpoint of the ns read. The best of
+ * `tries` reads, or the first that spans at most `good` ticks; returns
+ * the ticks it spans (a migration between the reads can make the second
+ * TSC read the smaller: UINT64_MAX).
+ */
+static uint64_t read_pair(uint64_t *tsc, uint64_t *ns, int tries, uint64_t good)
+{
+	uint64_t best = UINT64_MAX;
+
+	for (int i = 0; i < tries && best > good; i++) {
+		uint64_t c0 = ripen__rdtsc(), n = ripen__now_ns(), c1 = ripen__rdtsc();
+
+		if (c1 >= c0 && c1 - c0 < best) {
+			best = c1 - c0;
+			*tsc = c0 + (c1 - c0) / 2;
+			*ns = n;
+		} else if (i == 0) {
+			*tsc = c0;
+			*ns = n;
+		}
+	}
+	return best;
+}
+
+/*
+ * Is CLOCK_MONOTONIC served by the vDSO, not by a system call? Compared,
+ * not against a fixed cost, so that it holds under valgrind too: a vDSO
+ * read costs 20-60 ns, a system call 0.3-1.2 us (measured on the VMs
+ * here); the best of 8 rounds each, as preemption only adds.
+ */
+static bool vdso_serves(void)
+{
+	uint64_t best_v = UINT64_MAX, best_s = UINT64_MAX;
+
+	for (int r = 0; r < 8; r++) {
+		struct timespec ts;
+		uint64_t t0 = ripen__now_ns(), t1, t2;
+
+		for (int i = 0; i < 8; i++)
+			(void)ripen__now_ns();
+		t1 = ripen__now_ns();
+		for (int i = 0; i < 8; i++)
+			(void)syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+		t2 = ripen__now_ns();
+		if (t1 - t0 < best_v)
+			best_v = t1 - t0;
+		if (t2 - t1 < best_s)
+			best_s = t2 - t1;
+	}
+	return best_v * 3u < best_s;
 }
 
 static void calibrate(void)
 {
+	enum tsc_source src = tsc_source();
 	uint64_t n0, c0, n1, c1;
 
-	if (!tsc_trusted())
+	if (src == TSC_NO)
 		return;
-	c0 = __builtin_ia32_rdtsc();
-	n0 = ripen__now_ns();
+	/* RIPEN_METRICS_TSC: skip the check, for callgrind's counts (valgrind
+	 * has no vDSO: its reads are all system calls) */
+	if (src == TSC_KVM && getenv("RIPEN_METRICS_TSC") == NULL && !vdso_serves())
+		return;
+	/* the best of 8 pairs at each end of 2 ms: a pair's spread errs the
+	 * rate by at most half of it over 2 ms at each end, 0.05% for 1 us */
+	if (read_pair(&c0, &n0, 8, 0) == UINT64_MAX)
+		return;
 	do
 		n1 = ripen__now_ns();
 	while (n1 - n0 < 2000000u);
-	c1 = __builtin_ia32_rdtsc();
-	if (c1 <= c0)
+	if (read_pair(&c1, &n1, 8, 0) == UINT64_MAX || c1 <= c0)
 		return;
 	{
 		double r = (double)(n1 - n0) / (double)(c1 - c0);
@@ -134,23 +231,68 @@ static void calibrate(void)
 		ripen__ns_per_tick = r;
 		ripen__tick_mult = (uint64_t)(r * 4294967296.0 + 0.5);
 		ripen__anchor_ticks = (uint64_t)(1e6 / r); /* one millisecond */
+		tight_ticks = (uint64_t)(2000.0 / r);
 	}
 }
 
-/* The fast path's read missed: re-anchor (the pair is good when no
- * preemption split it: retry a few times), or no TSC at all. */
+/*
+ * Does the TSC still keep the calibrated rate? Each worker keeps a
+ * reference pair and, at a re-anchor at least 16 ms later, compares the
+ * ticks since with the nanoseconds since. Two tight pairs err by at most
+ * 4 us together, 0.025% of 16 ms, and NTP slews CLOCK_MONOTONIC by at most
+ * 0.05%; a disagreement beyond 1/512 (0.2%) of the interval is the TSC's
+ * (a migrated VM on a host of another rate, a TSC that jumped or went
+ * back), and the recording falls back to the vDSO for good. A rate within
+ * 0.2% moves a stamp by at most 2 us in the millisecond of an anchor.
+ */
+#define RATE_CHECK_NS 16000000u
+
+static bool rate_holds(struct ripen__worker *w)
+{
+	uint64_t dn = w->anchor_ns - w->rate_ns, dc = w->anchor_tsc - w->rate_tsc;
+	double exp_ns, err;
+
+	if (w->rate_ns == 0) {
+		w->rate_tsc = w->anchor_tsc;
+		w->rate_ns = w->anchor_ns;
+		return true;
+	}
+	if (dn < RATE_CHECK_NS)
+		return true; /* too short to judge */
+	w->rate_tsc = w->anchor_tsc;
+	w->rate_ns = w->anchor_ns;
+	/* a TSC that went back makes dc wrap: far off, false */
+	exp_ns = (double)dc * ripen__ns_per_tick;
+	err = exp_ns > (double)dn ? exp_ns - (double)dn : (double)dn - exp_ns;
+	return err <= (double)dn / 512.0 + 4000.0;
+}
+
+/*
+ * The fast path's read missed: re-anchor from a tight pair, check the
+ * rate, and open the worker's window. No tight pair in four tries (the
+ * thread was preempted or moved between the reads): the vDSO read is the
+ * answer and the window stays shut, so the next read tries again. Or no
+ * TSC at all.
+ */
 uint64_t ripen__m_now_slow(struct ripen__worker *w)
 {
-	if (ripen__anchor_ticks == 0)
-		return ripen__now_ns();
-	for (int i = 0; i < 4; i++) {
-		uint64_t c0 = __builtin_ia32_rdtsc(), n = ripen__now_ns(), c1 = __builtin_ia32_rdtsc();
+	bool tight;
 
-		w->anchor_tsc = c0 + (c1 - c0) / 2;
-		w->anchor_ns = n;
-		if ((double)(c1 - c0) * ripen__ns_per_tick < 2000.0)
-			break;
+	/* relaxed: a flag with no data behind it; pairs with the store below */
+	if (ripen__anchor_ticks == 0 || atomic_load_explicit(&tsc_off, memory_order_relaxed)) {
+		w->anchor_win = 0;
+		return ripen__now_ns();
 	}
+	/* tight: within 2 us, as the rate check's error bound assumes */
+	tight = read_pair(&w->anchor_tsc, &w->anchor_ns, 4, tight_ticks) <= tight_ticks;
+	if (tight && !rate_holds(w)) {
+		/* relaxed: pairs with the load above; each worker sees it at
+		 * its next re-anchor, within a millisecond of ticks */
+		atomic_store_explicit(&tsc_off, true, memory_order_relaxed);
+		w->anchor_win = 0;
+		return w->anchor_ns;
+	}
+	w->anchor_win = tight ? ripen__anchor_ticks : 0;
 	return w->anchor_ns;
 }
 #else
@@ -158,6 +300,13 @@ static void calibrate(void)
 {
 }
 #endif
+
+bool ripen__clock_tsc(void)
+{
+	pthread_once(&clock_once, calibrate);
+	/* relaxed: pairs with m_now_slow's store; a test's snapshot */
+	return ripen__anchor_ticks != 0 && !atomic_load_explicit(&tsc_off, memory_order_relaxed);
+}
 
 void ripen__hbucket_bounds(unsigned i, uint64_t *lo, uint64_t *hi)
 {

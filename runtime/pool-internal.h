@@ -92,7 +92,11 @@ struct ripen__worker {
 	bool rekeying;			/* a pass is under way (read by thieves under the lock) */
 	struct ripen__wmetrics *m;	/* per-class recording (metrics.c) */
 	bool metrics_on;		/* histograms recorded */
-	uint64_t anchor_tsc, anchor_ns;	/* the recording clock's anchor (metrics-internal.h) */
+	/* the recording clock's anchor (metrics-internal.h): the fast read is
+	 * good while the TSC is less than anchor_win past anchor_tsc; and the
+	 * pair that the rate is checked against (metrics.c, rate_holds) */
+	uint64_t anchor_tsc, anchor_ns, anchor_win;
+	uint64_t rate_tsc, rate_ns;
 	/* the end stamp of the task this worker ran last, while nothing has
 	 * come since but quiet steps: the next task's start (worker.c,
 	 * run_fn); 0: read the clock */

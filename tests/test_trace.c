@@ -19,6 +19,7 @@
 
 #include "check.h"
 #include "fault-internal.h"
+#include "metrics-internal.h"
 #include "ripen-trace.h"
 #include "ripen.h"
 
@@ -245,6 +246,54 @@ static void stamps_bracket_the_body(void)
 	ripen_pool_destroy(pool);
 }
 
+/*
+ * The recording clock's rate check (metrics.c, rate_holds). A TSC that
+ * keeps its rate stays the recording clock through 48 tasks of 1 ms (a
+ * re-anchor at each task's end, a check every 16 ms); one bent to run 1%
+ * fast (fault.c: continuous at the bend, so that only the rate tells, by
+ * 160 us in 16 ms against the check's 36 us) is given up within the next
+ * 48, and the stamps bracket the bodies again while it stays bent. Runs
+ * last: the fallback is for the process.
+ */
+static void spin_1ms(void *arg)
+{
+	uint64_t s = ripen_now_ns();
+
+	(void)arg;
+	while (ripen_now_ns() - s < 1000000u)
+		;
+}
+
+static void run_spins(struct ripen_pool *pool)
+{
+	for (int i = 0; i < 48; i++)
+		CHECK_OK(ripen_submit(pool, spin_1ms, NULL, NULL, NULL));
+	CHECK_OK(ripen_pool_wait_idle(pool, 60 * (int64_t)SEC));
+}
+
+static void a_bent_tsc_is_given_up(void)
+{
+	struct ripen_pool *pool;
+
+	if (!ripen__fault_enabled()) {
+		test_skip("needs -Dfault_injection=true");
+		return;
+	}
+	if (!ripen__clock_tsc()) {
+		test_skip("the recording clock is not the TSC on this machine");
+		return;
+	}
+	pool = make_pool(1, false, NULL);
+	run_spins(pool);
+	CHECK(ripen__clock_tsc());
+	ripen__fault_tsc_rate(1.01);
+	run_spins(pool);
+	CHECK(!ripen__clock_tsc());
+	ripen_pool_destroy(pool);
+	stamps_bracket_the_body();
+	ripen__fault_tsc_rate(1.0);
+}
+
 static void bad_input(void)
 {
 	struct ripen_pool *pool = make_pool(1, false, NULL);
@@ -439,6 +488,7 @@ static const struct test_case cases[] = {
 	{ "destroy_stops_the_trace", destroy_stops_the_trace },
 	{ "bad_input", bad_input },
 	{ "drops_are_counted", drops_are_counted },
+	{ "a_bent_tsc_is_given_up", a_bent_tsc_is_given_up }, /* last: see there */
 };
 
 int main(int argc, char **argv)

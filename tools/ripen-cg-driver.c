@@ -23,6 +23,10 @@
  *       build/tools/ripen-cg-driver submitp 20000      (then 40000)
  *   ... spawn 13 (then 14: 16384 more tasks)
  *
+ * On a kvm-clock VM, set RIPEN_METRICS_TSC=1 as well: valgrind has no
+ * vDSO, so without it the recording clock is a system call under valgrind
+ * and the TSC, which runs natively, is not counted (runtime/metrics.c).
+ *
  * RIPEN_CG_METRICS_OFF=1 in the environment creates the pool with
  * opts.metrics_off: the difference is what the recording costs a task.
  *
