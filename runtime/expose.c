@@ -549,6 +549,9 @@ int ripen_metrics_write(struct ripen_pool *pool, FILE *out)
 
 	put_gauge_u64(&o, "ripen_workers", "Worker threads.", pool_name, pool->nworkers);
 	put_gauge_u64(&o, "ripen_tasks_delayed", "Delayed and periodic tasks waiting for their release time.", pool_name, ps.delayed);
+	put_gauge_u64(&o, "ripen_recording_clock_tsc",
+		      "1 while waits and runs are stamped from the TSC, 0 from the vDSO clock (no trusted TSC, or its rate drifted: metrics.c).",
+		      pool_name, ripen__clock_tsc() ? 1 : 0);
 	put_counter_u64(&o, "ripen_steals_total", "Successful steals from a peer's heap.", pool_name, ps.steals);
 	put_counter_u64(&o, "ripen_stolen_tasks_total", "Tasks moved by steals from peers' heaps.", pool_name, ps.stolen_tasks);
 	put_counter_u64(&o, "ripen_inbox_steals_total", "Tasks taken from a peer's inbox.", pool_name, ps.inbox_steals);

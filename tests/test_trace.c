@@ -252,7 +252,8 @@ static void stamps_bracket_the_body(void)
  * re-anchor at each task's end, a check every 16 ms); one bent to run 1%
  * fast (fault.c: continuous at the bend, so that only the rate tells, by
  * 160 us in 16 ms against the check's 36 us) is given up within the next
- * 48, and the stamps bracket the bodies again while it stays bent. Runs
+ * 48, and the stamps bracket the bodies again while it stays bent; the
+ * exposition's ripen_recording_clock_tsc says which clock it is. Runs
  * last: the fallback is for the process.
  */
 static void spin_1ms(void *arg)
@@ -271,6 +272,24 @@ static void run_spins(struct ripen_pool *pool)
 	CHECK_OK(ripen_pool_wait_idle(pool, 60 * (int64_t)SEC));
 }
 
+/* The exposition's ripen_recording_clock_tsc for the pool "traced". */
+static int exposed_clock(struct ripen_pool *pool)
+{
+	char *buf = NULL, *at;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int v = -1;
+
+	CHECK(f != NULL);
+	CHECK_OK(ripen_metrics_write(pool, f));
+	fclose(f);
+	at = strstr(buf, "\nripen_recording_clock_tsc{pool=\"traced\"} ");
+	if (at != NULL)
+		v = atoi(at + strlen("\nripen_recording_clock_tsc{pool=\"traced\"} "));
+	free(buf);
+	return v;
+}
+
 static void a_bent_tsc_is_given_up(void)
 {
 	struct ripen_pool *pool;
@@ -286,9 +305,11 @@ static void a_bent_tsc_is_given_up(void)
 	pool = make_pool(1, false, NULL);
 	run_spins(pool);
 	CHECK(ripen__clock_tsc());
+	CHECK_EQ(exposed_clock(pool), 1);
 	ripen__fault_tsc_rate(1.01);
 	run_spins(pool);
 	CHECK(!ripen__clock_tsc());
+	CHECK_EQ(exposed_clock(pool), 0); /* what an operator sees */
 	ripen_pool_destroy(pool);
 	stamps_bracket_the_body();
 	ripen__fault_tsc_rate(1.0);

@@ -626,6 +626,7 @@ def run(exporter, dashboard, prometheus, promtool, tmp, procs):
             "ripen_rekeys_total", "ripen_rekeyed_entries_total", "ripen_rekey_seconds_total",
             "ripen_rebalances_total", "ripen_merged_total", "ripen_rescued_total",
             "ripen_bad_scores_total", "ripen_workers", "ripen_tasks_delayed",
+            "ripen_recording_clock_tsc",
             "ripen_heap_depth", "ripen_inbox_depth", "ripen_rebalancer_lateness_seconds_bucket",
             "ripen_watch_firing", "ripen_watch_firings_total", "ripen_watch_value"]
     want += ["ripen_tasks_%s_total" % c for c in COUNTERS]
@@ -639,6 +640,10 @@ def run(exporter, dashboard, prometheus, promtool, tmp, procs):
     workers = [v for n, _, v in samples if n == "ripen_workers"]
     if workers and workers[0] != 2:
         fail("ripen_workers = %r, the exporter runs 2" % workers[0])
+    clock = [v for n, _, v in samples if n == "ripen_recording_clock_tsc"]
+    if clock and clock[0] not in (0, 1):
+        fail("ripen_recording_clock_tsc = %r, not 0 or 1" % clock[0])
+    log("recording clock: ripen_recording_clock_tsc %s" % clock)
     firings = [v for n, _, v in samples if n == "ripen_watch_firings_total"]
     log("watcher: ripen_watch_firings_total %s; the exporter's callback saw %d firings, %d clears"
         % (firings, stats.get("watch_firings", -1), stats.get("watch_clears", -1)))
