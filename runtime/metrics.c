@@ -118,12 +118,19 @@ enum tsc_source { TSC_NO, TSC_KERNEL, TSC_KVM };
  * clocksource "tsc": the kernel checked that the CPUs' TSCs agree, or it
  * would have switched away), or through kvm-clock, which is the guest's
  * TSC scaled by the host. The vDSO serves kvm-clock only where the host
- * marks it stable (PVCLOCK_TSC_STABLE_BIT: one clock for every vCPU; Linux,
- * arch/x86/kernel/kvmclock.c), else each read is a system call; so for
- * kvm-clock calibrate() also checks that the reads are vDSO-fast. Such a
- * guest may be booted with tsc=unstable all the same (the 2-vCPU AMD VMs
- * here are, for snapshots): a snapshot's jump in the TSC is a read outside
- * the anchor's window, and a change of rate is what rate_holds() catches.
+ * marks it stable (PVCLOCK_TSC_STABLE_BIT; Linux, arch/x86/kernel/
+ * kvmclock.c), else each read is a system call; and KVM marks it stable
+ * only in its "master clock" mode, which needs the host's clock on the TSC
+ * and every vCPU's TSC matched (arch/x86/kvm/x86.c,
+ * pvclock_update_vm_gtod_copy). So for kvm-clock calibrate() also checks
+ * that the reads are vDSO-fast. Such a guest may be booted with
+ * tsc=unstable all the same (the 2-vCPU AMD VMs here are, for snapshots):
+ * a snapshot's jump in the TSC is a read outside the anchor's window, and
+ * a change of rate is what rate_holds() catches. Should the host drop the
+ * mode later (a migration), vCPUs whose TSCs then differ move a stamp of a
+ * worker that moved between them by at most the window, a millisecond; an
+ * offset over 36 us also fails the rate check of a worker that moves
+ * between its two pairs.
  */
 static enum tsc_source tsc_source(void)
 {
