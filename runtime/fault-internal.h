@@ -87,6 +87,8 @@ void ripen__fault_reset(void);
 bool ripen__fault_enabled(void);
 /* From now on the recording clock's TSC runs at factor times its rate (1: true). */
 void ripen__fault_tsc_rate(double factor);
+/* From now on the recording clock's TSC reads `ticks` more (a jump). */
+void ripen__fault_tsc_jump(uint64_t ticks);
 #if defined(__x86_64__) && defined(RIPEN_FAULT_INJECTION)
 /* the TSC as bent by ripen__fault_tsc_rate: the recording clock's reads */
 uint64_t ripen__rdtsc_bent(void);

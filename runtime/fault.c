@@ -22,6 +22,10 @@ static _Atomic uint64_t fired[RIPEN_FAULT_NPOINTS];
 static _Atomic uint64_t fail_at[RIPEN_FAULT_NPOINTS];
 static _Atomic uint32_t random_one_in;
 static _Atomic uint64_t random_state;
+#if defined(__x86_64__) && defined(RIPEN_FAULT_INJECTION)
+/* the bent TSC (see ripen__fault_tsc_rate); mult 0: not bent */
+static _Atomic uint64_t bend_base, bend_mult, bend_jump;
+#endif
 
 const char *ripen__fault_name(enum ripen__fault_point p)
 {
@@ -91,22 +95,26 @@ void ripen__fault_reset(void)
 		atomic_store_explicit(&fail_at[p], 0, memory_order_relaxed);
 	}
 	atomic_store_explicit(&random_one_in, 0, memory_order_relaxed);
+#if defined(__x86_64__) && defined(RIPEN_FAULT_INJECTION)
+	atomic_store_explicit(&bend_mult, 0, memory_order_relaxed);
+	atomic_store_explicit(&bend_jump, 0, memory_order_relaxed);
+#endif
 }
 
 /*
  * A bent TSC: from the moment a test bends it, the recording clock's TSC
  * reads run at `factor` times the true rate (a VM moved to a host whose
- * TSC runs at another rate), continuous at the bend, so that only the
- * rate check (metrics.c, rate_holds) can tell. The factor is kept in
- * 32.32 fixed point. A no-op without fault injection.
+ * TSC runs at another rate), continuous at the bend from the true TSC, so
+ * that only the rate check (metrics.c, rate_holds) can tell; and a jump
+ * adds a constant from then on (a snapshot restored, a machine resumed).
+ * The factor is kept in 32.32 fixed point. One bend per test, while no
+ * clock read races it; a no-op without fault injection.
  */
-#if defined(__x86_64__) && defined(RIPEN_FAULT_INJECTION)
-static _Atomic uint64_t bend_base, bend_mult; /* 0: not bent */
-#endif
-
 void ripen__fault_tsc_rate(double factor)
 {
 #if defined(__x86_64__) && defined(RIPEN_FAULT_INJECTION)
+	if (!(factor > 0.0 && factor < 2.0))
+		factor = 1.0; /* NaN, or out of the fixed point's range */
 	/* relaxed: the base is published by the release store of the mult */
 	atomic_store_explicit(&bend_base, __builtin_ia32_rdtsc(), memory_order_relaxed);
 	/* release: pairs with the acquire load in ripen__rdtsc_bent */
@@ -117,6 +125,17 @@ void ripen__fault_tsc_rate(double factor)
 #endif
 }
 
+void ripen__fault_tsc_jump(uint64_t ticks)
+{
+#if defined(__x86_64__) && defined(RIPEN_FAULT_INJECTION)
+	/* relaxed: a test's step between reads; the next read sees it or the
+	 * one after, either way a jump */
+	atomic_fetch_add_explicit(&bend_jump, ticks, memory_order_relaxed);
+#else
+	(void)ticks;
+#endif
+}
+
 #if defined(__x86_64__) && defined(RIPEN_FAULT_INJECTION)
 uint64_t ripen__rdtsc_bent(void)
 {
@@ -124,15 +143,17 @@ uint64_t ripen__rdtsc_bent(void)
 	/* acquire: pairs with the release store in ripen__fault_tsc_rate,
 	 * so that the base read below is the bend's */
 	uint64_t m = atomic_load_explicit(&bend_mult, memory_order_acquire);
+	/* relaxed: see ripen__fault_tsc_jump */
+	uint64_t j = atomic_load_explicit(&bend_jump, memory_order_relaxed);
 	uint64_t base;
 
 	if (m == 0)
-		return c;
+		return c + j;
 	/* relaxed: ordered by the acquire above */
 	base = atomic_load_explicit(&bend_base, memory_order_relaxed);
 	if (c < base)
-		return c;
-	return base + (uint64_t)(((unsigned __int128)(c - base) * m) >> 32);
+		return c + j;
+	return base + (uint64_t)(((unsigned __int128)(c - base) * m) >> 32) + j;
 }
 #endif
 

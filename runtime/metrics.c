@@ -56,10 +56,12 @@
  * way cost 7 instructions a read more; callgrind, ripen-cg-driver fib 20
  * vs 21: 919 -> 879 a task). The error against CLOCK_MONOTONIC stays
  * within the rate's calibration error times one millisecond (about 20 ns)
- * plus NTP's slew over that millisecond (under 1 ns at 500 ppm); a wait
- * that comes out below 0 from that is 0. Each worker also checks the rate
- * against a pair 16 ms or more back and, should the two disagree by 0.2%,
- * gives the TSC up for the process (rate_holds). Elsewhere (no such TSC,
+ * plus NTP's slew over that millisecond (500 ns at the kernel's 0.05%
+ * frequency limit, 5 us while an offset is slewed at 0.5%); a wait
+ * that comes out below 0 from that is 0. Each worker also checks the
+ * TSC's rate against CLOCK_MONOTONIC_RAW over 16 ms or more and, should
+ * they disagree by 0.2% twice in a row, gives the TSC up for the process
+ * (rate_holds). Elsewhere (no such TSC,
  * other CPUs) the vDSO read is used. metrics_off skips both reads and the
  * histogram writes; the per-class counts stay. Even so, rdtsc alone costs
  * 13 ns on the Intel VM, a sixth of a spawn's whole time: a worker that
@@ -72,8 +74,8 @@
  * Ripen_SpawnTree) from 170-175 to 90-91 ms at 1 worker and from 262-268
  * to 190-193 ms at 2, against oneTBB's 59-64 and 133-139 in the same runs.
  * Valgrind gives its guest no vDSO, so under callgrind kvm-clock is a
- * system call and the TSC is not trusted: RIPEN_METRICS_TSC=1 skips that
- * check, for instruction counts of the path that runs natively.
+ * system call and the TSC is not trusted: RIPEN_METRICS_TSC=1 skips the
+ * checks, for instruction counts of the path that runs natively.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -105,6 +107,8 @@ uint64_t ripen__anchor_ticks;
 static pthread_once_t clock_once = PTHREAD_ONCE_INIT;
 
 static uint64_t tight_ticks;	/* 2 us of ticks: a tight (TSC, ns) pair */
+static double raw_ns_per_tick;	/* the rate against CLOCK_MONOTONIC_RAW (rate_holds) */
+static bool tsc_forced;		/* RIPEN_METRICS_TSC (calibrate) */
 /* a worker's rate check failed: every worker reads the vDSO from now on */
 static _Atomic bool tsc_off;
 
@@ -129,8 +133,8 @@ enum tsc_source { TSC_NO, TSC_KERNEL, TSC_KVM };
  * a change of rate is what rate_holds() catches. Should the host drop the
  * mode later (a migration), vCPUs whose TSCs then differ move a stamp of a
  * worker that moved between them by at most the window, a millisecond; an
- * offset over 36 us also fails the rate check of a worker that moves
- * between its two pairs.
+ * offset over 36 us (at the shortest check, 16 ms; more for longer ones)
+ * also fails the rate check of a worker that moves between its two pairs.
  */
 static enum tsc_source tsc_source(void)
 {
@@ -157,18 +161,26 @@ static enum tsc_source tsc_source(void)
 	return TSC_NO;
 }
 
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /*
- * A (TSC, ns) pair: the TSC at the midpoint of the ns read. The best of
- * `tries` reads, or the first that spans at most `good` ticks; returns
- * the ticks it spans (a migration between the reads can make the second
- * TSC read the smaller: UINT64_MAX).
+ * A (TSC, clock `id`) pair: the TSC at the midpoint of the clock read. The
+ * best of `tries` reads, or the first that spans at most `good` ticks;
+ * returns the ticks it spans (a migration between the reads can make the
+ * second TSC read the smaller: UINT64_MAX).
  */
-static uint64_t read_pair(uint64_t *tsc, uint64_t *ns, int tries, uint64_t good)
+static uint64_t read_pair(clockid_t id, uint64_t *tsc, uint64_t *ns, int tries, uint64_t good)
 {
 	uint64_t best = UINT64_MAX;
 
 	for (int i = 0; i < tries && best > good; i++) {
-		uint64_t c0 = ripen__rdtsc(), n = ripen__now_ns(), c1 = ripen__rdtsc();
+		uint64_t c0 = ripen__rdtsc(), n = clock_ns(id), c1 = ripen__rdtsc();
 
 		if (c1 >= c0 && c1 - c0 < best) {
 			best = c1 - c0;
@@ -186,7 +198,9 @@ static uint64_t read_pair(uint64_t *tsc, uint64_t *ns, int tries, uint64_t good)
  * Is CLOCK_MONOTONIC served by the vDSO, not by a system call? Compared,
  * not against a fixed cost, so that it holds under valgrind too: a vDSO
  * read costs 20-60 ns, a system call 0.3-1.2 us (measured on the VMs
- * here); the best of 8 rounds each, as preemption only adds.
+ * here); the best of 8 rounds each, as preemption only adds. Where system
+ * calls cost little (~100 ns) this can say no to a vDSO read: the vDSO
+ * clock is then used, the slower and safe side.
  */
 static bool vdso_serves(void)
 {
@@ -213,28 +227,39 @@ static bool vdso_serves(void)
 static void calibrate(void)
 {
 	enum tsc_source src = tsc_source();
-	uint64_t n0, c0, n1, c1;
+	uint64_t n0, c0, n1, c1, s0, s1, r0, cr0, r1, cr1, sr0, sr1;
 
 	if (src == TSC_NO)
 		return;
-	/* RIPEN_METRICS_TSC: skip the check, for callgrind's counts (valgrind
-	 * has no vDSO: its reads are all system calls) */
-	if (src == TSC_KVM && getenv("RIPEN_METRICS_TSC") == NULL && !vdso_serves())
+	/* RIPEN_METRICS_TSC: trust the TSC without the checks (the vDSO's, the
+	 * pairs' spreads, the rate), for callgrind's instruction counts of the
+	 * path that runs natively: valgrind has no vDSO, its clock reads are
+	 * slow system calls, and its pairs are loose. Never for production. */
+	tsc_forced = getenv("RIPEN_METRICS_TSC") != NULL;
+	if (src == TSC_KVM && !tsc_forced && !vdso_serves())
 		return;
-	/* the best of 8 pairs at each end of 2 ms: a pair's spread errs the
-	 * rate by at most half of it over 2 ms at each end, 0.05% for 1 us */
-	if (read_pair(&c0, &n0, 8, 0) == UINT64_MAX)
+	/* the best of 8 pairs of each clock at each end of 2 ms: a pair's
+	 * spread errs a rate by at most half of it over 2 ms at each end;
+	 * spreads of 4 us together or less keep that within 0.1% (half the
+	 * rate check's margin), else no TSC */
+	if ((s0 = read_pair(CLOCK_MONOTONIC, &c0, &n0, 8, 0)) == UINT64_MAX ||
+	    (sr0 = read_pair(CLOCK_MONOTONIC_RAW, &cr0, &r0, 8, 0)) == UINT64_MAX)
 		return;
 	do
 		n1 = ripen__now_ns();
 	while (n1 - n0 < 2000000u);
-	if (read_pair(&c1, &n1, 8, 0) == UINT64_MAX || c1 <= c0)
+	if ((s1 = read_pair(CLOCK_MONOTONIC, &c1, &n1, 8, 0)) == UINT64_MAX ||
+	    (sr1 = read_pair(CLOCK_MONOTONIC_RAW, &cr1, &r1, 8, 0)) == UINT64_MAX ||
+	    c1 <= c0 || cr1 <= cr0 || r1 <= r0)
 		return;
 	{
 		double r = (double)(n1 - n0) / (double)(c1 - c0);
 
 		if (!(r > 0.01 && r < 100)) /* 10 MHz .. 100 GHz, else not a TSC we know */
 			return;
+		if (!tsc_forced && ((double)(s0 + s1) * r > 4000.0 || (double)(sr0 + sr1) * r > 4000.0))
+			return;
+		raw_ns_per_tick = (double)(r1 - r0) / (double)(cr1 - cr0);
 		ripen__ns_per_tick = r;
 		ripen__tick_mult = (uint64_t)(r * 4294967296.0 + 0.5);
 		ripen__anchor_ticks = (uint64_t)(1e6 / r); /* one millisecond */
@@ -244,34 +269,45 @@ static void calibrate(void)
 
 /*
  * Does the TSC still keep the calibrated rate? Each worker keeps a
- * reference pair and, at a re-anchor at least 16 ms later, compares the
- * ticks since with the nanoseconds since. Two tight pairs err by at most
- * 4 us together, 0.025% of 16 ms, and NTP slews CLOCK_MONOTONIC by at most
- * 0.05%; a disagreement beyond 1/512 (0.2%) of the interval is the TSC's
- * (a migrated VM on a host of another rate, a TSC that jumped or went
- * back), and the recording falls back to the vDSO for good. A rate within
- * 0.2% moves a stamp by at most 2 us in the millisecond of an anchor.
+ * reference pair of TSC and CLOCK_MONOTONIC_RAW (no NTP slew in it: an
+ * NTP daemon correcting an offset slews CLOCK_MONOTONIC by up to 0.5%
+ * (chrony's default limit is higher still), and a process calibrated
+ * during such a slew would then fail every check after it) and, at a
+ * re-anchor at least 16 ms later, compares the ticks since with the raw
+ * nanoseconds since, at the raw rate calibrated with the other. Two tight
+ * pairs err by at most 4 us together, 0.025% of 16 ms; a disagreement
+ * beyond 1/512 (0.2%) of the interval is the TSC's. One is forgiven: a
+ * suspended or stopped machine whose TSC ran on while the clock did not
+ * (or the other way) fails one check across the gap and passes the next.
+ * Two in a row (a migrated VM on a host of another rate, a TSC that keeps
+ * going back), and the recording falls back to the vDSO for good. A rate
+ * within 0.2% moves a stamp by at most 2 us in the millisecond of an
+ * anchor.
  */
 #define RATE_CHECK_NS 16000000u
 
-static bool rate_holds(struct ripen__worker *w)
+static bool rate_holds(struct ripen__worker *w, uint64_t tsc, uint64_t raw)
 {
-	uint64_t dn = w->anchor_ns - w->rate_ns, dc = w->anchor_tsc - w->rate_tsc;
+	uint64_t dn = raw - w->rate_raw, dc = tsc - w->rate_tsc;
 	double exp_ns, err;
 
-	if (w->rate_ns == 0) {
-		w->rate_tsc = w->anchor_tsc;
-		w->rate_ns = w->anchor_ns;
+	if (w->rate_raw == 0) {
+		w->rate_tsc = tsc;
+		w->rate_raw = raw;
 		return true;
 	}
 	if (dn < RATE_CHECK_NS)
 		return true; /* too short to judge */
-	w->rate_tsc = w->anchor_tsc;
-	w->rate_ns = w->anchor_ns;
-	/* a TSC that went back makes dc wrap: far off, false */
-	exp_ns = (double)dc * ripen__ns_per_tick;
+	w->rate_tsc = tsc;
+	w->rate_raw = raw;
+	/* a TSC that went back makes dc wrap: far off, a failure */
+	exp_ns = (double)dc * raw_ns_per_tick;
 	err = exp_ns > (double)dn ? exp_ns - (double)dn : (double)dn - exp_ns;
-	return err <= (double)dn / 512.0 + 4000.0;
+	if (err <= (double)dn / 512.0 + 4000.0) {
+		w->rate_fails = 0;
+		return true;
+	}
+	return ++w->rate_fails < 2;
 }
 
 /*
@@ -283,7 +319,8 @@ static bool rate_holds(struct ripen__worker *w)
  */
 uint64_t ripen__m_now_slow(struct ripen__worker *w)
 {
-	bool tight;
+	uint64_t tsc, raw;
+	bool tight, holds = true;
 
 	/* relaxed: a flag with no data behind it; pairs with the store below */
 	if (ripen__anchor_ticks == 0 || atomic_load_explicit(&tsc_off, memory_order_relaxed)) {
@@ -291,15 +328,22 @@ uint64_t ripen__m_now_slow(struct ripen__worker *w)
 		return ripen__now_ns();
 	}
 	/* tight: within 2 us, as the rate check's error bound assumes */
-	tight = read_pair(&w->anchor_tsc, &w->anchor_ns, 4, tight_ticks) <= tight_ticks;
-	if (tight && !rate_holds(w)) {
+	tight = read_pair(CLOCK_MONOTONIC, &w->anchor_tsc, &w->anchor_ns, 4, tight_ticks) <=
+		tight_ticks;
+	/* a rate check at most every 16 ms: one more read, of the raw clock */
+	if (tight && !tsc_forced && w->anchor_ns >= w->rate_next &&
+	    read_pair(CLOCK_MONOTONIC_RAW, &tsc, &raw, 4, tight_ticks) <= tight_ticks) {
+		w->rate_next = w->anchor_ns + RATE_CHECK_NS;
+		holds = rate_holds(w, tsc, raw);
+	}
+	if (!holds) {
 		/* relaxed: pairs with the load above; each worker sees it at
 		 * its next re-anchor, within a millisecond of ticks */
 		atomic_store_explicit(&tsc_off, true, memory_order_relaxed);
 		w->anchor_win = 0;
 		return w->anchor_ns;
 	}
-	w->anchor_win = tight ? ripen__anchor_ticks : 0;
+	w->anchor_win = tight || tsc_forced ? ripen__anchor_ticks : 0;
 	return w->anchor_ns;
 }
 #else

@@ -96,7 +96,9 @@ struct ripen__worker {
 	 * good while the TSC is less than anchor_win past anchor_tsc; and the
 	 * pair that the rate is checked against (metrics.c, rate_holds) */
 	uint64_t anchor_tsc, anchor_ns, anchor_win;
-	uint64_t rate_tsc, rate_ns;
+	uint64_t rate_tsc, rate_raw;	/* the rate check's reference pair */
+	uint64_t rate_next;		/* CLOCK_MONOTONIC ns of the next check */
+	uint32_t rate_fails;		/* failed rate checks in a row */
 	/* the end stamp of the task this worker ran last, while nothing has
 	 * come since but quiet steps: the next task's start (worker.c,
 	 * run_fn); 0: read the clock */
