@@ -93,12 +93,8 @@ struct ripen__worker {
 	struct ripen__wmetrics *m;	/* per-class recording (metrics.c) */
 	bool metrics_on;		/* histograms recorded */
 	/* the recording clock's anchor (metrics-internal.h): the fast read is
-	 * good while the TSC is less than anchor_win past anchor_tsc; and the
-	 * pair that the rate is checked against (metrics.c, rate_holds) */
+	 * good while the TSC is less than anchor_win past anchor_tsc */
 	uint64_t anchor_tsc, anchor_ns, anchor_win;
-	uint64_t rate_tsc, rate_raw;	/* the rate check's reference pair */
-	uint64_t rate_next;		/* CLOCK_MONOTONIC ns of the next check */
-	uint32_t rate_fails;		/* failed rate checks in a row */
 	/* the end stamp of the task this worker ran last, while nothing has
 	 * come since but quiet steps: the next task's start (worker.c,
 	 * run_fn); 0: read the clock */
@@ -153,6 +149,11 @@ struct ripen__worker {
 	 * heap alone then (it is not stuck, and its entries are worse than
 	 * the held peer's best); owner writes, rebalancer reads, a hint */
 	_Atomic bool stall_waiting;
+	/* the recording clock's rate check (metrics.c, rate_holds), once in
+	 * 16 ms: kept off the lines that every task touches */
+	uint64_t rate_tsc, rate_raw;	/* its reference pair */
+	uint64_t rate_next;		/* CLOCK_MONOTONIC ns of the next check */
+	uint32_t rate_fails;		/* failed checks in a row */
 };
 
 /* A context published with ripen_pool_set_context. */
