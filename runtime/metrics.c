@@ -61,12 +61,12 @@
  * that comes out below 0 from that is 0. Each worker also checks the
  * TSC's rate against CLOCK_MONOTONIC_RAW over 16 ms or more and, should
  * they disagree by 0.2% twice in a row, gives the TSC up for the process
- * (rate_holds). Elsewhere (no such TSC,
- * other CPUs) the vDSO read is used. metrics_off skips both reads and the
- * histogram writes; the per-class counts stay. Even so, rdtsc alone costs
- * 13 ns on the Intel VM, a sixth of a spawn's whole time: a worker that
- * goes straight from one task to the next starts it at the last one's end
- * stamp, one read a task fewer (worker.c, run_fn: the boundary stamp).
+ * (rate_holds). Elsewhere (no such TSC, other CPUs) the vDSO read is
+ * used. metrics_off skips both reads and the histogram writes; the
+ * per-class counts stay. Even so, rdtsc alone costs 13 ns on the Intel
+ * VM, a sixth of a spawn's whole time: a worker that goes straight from
+ * one task to the next starts it at the last one's end stamp, one read a
+ * task fewer (worker.c, run_fn: the boundary stamp).
  *
  * On the 2-vCPU AMD EPYC VMs here (kvm-clock, booted tsc=unstable) the
  * vDSO read costs 27 ns against rdtsc's 11, and a spawned task makes two:
